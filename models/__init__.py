@@ -1,0 +1,1 @@
+"""Shipped default models and their model cards."""
