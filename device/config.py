@@ -92,6 +92,7 @@ class SerialUnlockConfig:
     baud: int = ranged(115200, min=9600, max=1_000_000)
     timeout_s: float = ranged(1.0, min=0.05, max=30.0)
     retries: int = ranged(3, min=0, max=20)
+    key_file: Path | None = None  # None: <state_dir>/lock.key, written by `biolock lock pair`
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,10 @@ class GpioUnlockConfig:
     status_led_pin: int | None = None
     door_sensor_pin: int | None = None
     exit_button_pin: int | None = None
+    pulse_ms: int | None = ranged(None, min=50, max=60_000)  # None: unlock.duration_ms
+    status_led_active_low: bool = False
+    door_open_level: Literal["high", "low"] = "high"  # reed switch to ground with pull-up: open door reads high
+    inputs_pull_up: bool = True  # door sensor and exit button use the internal pull-up (switch to ground)
 
 
 @dataclass(frozen=True)
