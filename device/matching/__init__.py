@@ -1,0 +1,17 @@
+"""Matching: pure functions from embeddings to scores and decisions (no I/O, no state)."""
+
+from device.matching.decision import SECURITY_KEYS, accept, score_bucket, threshold_for
+from device.matching.fusion import FusionFn, get_rule, normalize, register
+from device.matching.scores import (
+    Candidate,
+    cosine_scores,
+    identify,
+    identify_scores,
+    pairwise,
+    verify_score,
+)
+
+__all__ = [
+    "SECURITY_KEYS", "Candidate", "FusionFn", "accept", "cosine_scores", "get_rule", "identify", "identify_scores",
+    "normalize", "pairwise", "register", "score_bucket", "threshold_for", "verify_score",
+]
