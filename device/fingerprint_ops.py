@@ -1,0 +1,174 @@
+"""Fingerprint stages: orientation field, foreground segmentation, crop, contrast normalization.
+
+Each stage is a small pure function on numpy arrays so that ``device.preprocess`` can read like a table of
+contents, the synthetic generator's tests can check ridge flow with :func:`orientation_field`, and quality can
+reuse the segmentation's statistics instead of computing them twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from device import params
+
+
+@dataclass(frozen=True)
+class OrientationField:
+    """Per-block ridge orientation and how clearly it is defined.
+
+    ``angles``: ridge direction in radians in [0, pi) (0 = horizontal ridges, measured counter-clockwise with
+    the image's y axis pointing down, i.e. as seen on screen). ``coherence``: 0 (isotropic, no direction) to 1
+    (perfectly parallel ridges). ``energy``: mean squared gradient of the block (how much texture it has).
+    """
+
+    angles: np.ndarray
+    coherence: np.ndarray
+    energy: np.ndarray
+    block: int
+
+
+def block_mean(values: np.ndarray, block: int) -> np.ndarray:
+    """Mean of each full ``block`` x ``block`` tile (partial tiles at the right/bottom edge are dropped)."""
+    bh, bw = values.shape[0] // block, values.shape[1] // block
+    if bh == 0 or bw == 0:
+        return np.zeros((bh, bw), np.float32)
+    tiles = values[: bh * block, : bw * block].reshape(bh, block, bw, block)
+    return tiles.mean(axis=(1, 3), dtype=np.float32)
+
+
+def orientation_field(image: np.ndarray, block: int = params.FP_BLOCK) -> OrientationField:
+    """Gradient-based (structure tensor) ridge orientation and coherence per block.
+
+    Why the structure tensor: doubling the gradient angle makes opposite gradients on the two flanks of a
+    ridge add up instead of cancelling, and the tensor's eigenvalue spread is a standard coherence measure
+    (Kass & Witkin; Bazen & Gerez).
+    """
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 2:
+        raise ValueError(f"orientation_field expects a 2-D image, got shape {img.shape}")
+    if min(img.shape) < 3:
+        empty = np.zeros((img.shape[0] // block, img.shape[1] // block), np.float32)
+        return OrientationField(empty, empty.copy(), empty.copy(), block)
+    gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
+    gxx = block_mean(gx * gx, block)
+    gyy = block_mean(gy * gy, block)
+    gxy = block_mean(gx * gy, block)
+    diff = gxx - gyy
+    total = gxx + gyy
+    coherence = np.sqrt(diff * diff + 4.0 * gxy * gxy) / np.maximum(total, 1e-6)
+    gradient_angle = 0.5 * np.arctan2(2.0 * gxy, diff)  # dominant gradient direction (image coordinates)
+    # ridges run perpendicular to the gradient; negate to express the angle counter-clockwise on screen
+    angles = np.mod(-(gradient_angle + np.pi / 2.0), np.pi).astype(np.float32)
+    return OrientationField(angles, np.clip(coherence, 0.0, 1.0).astype(np.float32), total.astype(np.float32), block)
+
+
+def shrink_for_work(image: np.ndarray, max_side: int = params.FP_WORK_SIDE) -> np.ndarray:
+    """Downscale (never upscale) so the longer side is at most ``max_side``; segmentation needs no more."""
+    h, w = image.shape
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return image
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Foreground (finger) mask and the per-block statistics quality needs."""
+
+    mask: np.ndarray  # bool, image size: True on the finger
+    block_mask: np.ndarray  # bool, block grid
+    block_std: np.ndarray  # grey-level std per block
+    field: OrientationField
+
+
+def _largest_component(mask: np.ndarray) -> np.ndarray:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
+    if count <= 1:
+        return np.zeros_like(mask, dtype=bool)
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    return labels == best
+
+
+def _fill_holes(mask: np.ndarray) -> np.ndarray:
+    """Fill background regions that do not touch the border (pores, a smudge inside the finger)."""
+    inverse = (~mask).astype(np.uint8)
+    count, labels = cv2.connectedComponents(inverse, connectivity=4)
+    border = set(np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])).tolist())
+    holes = (labels > 0) & ~np.isin(labels, list(border))
+    return mask | holes
+
+
+def segment(image: np.ndarray, block: int = params.FP_BLOCK) -> Segmentation:
+    """Foreground blocks: enough grey-level variance (relative and absolute) and a defined ridge orientation.
+
+    The block mask is cleaned with a morphological close/open, reduced to its largest connected component and
+    has its holes filled, then scaled back to pixels.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    field = orientation_field(img, block)
+    mean = block_mean(img, block)
+    block_std = np.sqrt(np.maximum(block_mean(img * img, block) - mean * mean, 0.0))
+    if block_std.size == 0:
+        empty = np.zeros(img.shape, bool)
+        return Segmentation(empty, np.zeros(block_std.shape, bool), block_std, field)
+    reference = float(np.percentile(block_std, 90))
+    threshold = max(params.FP_VARIANCE_FRACTION * reference, params.FP_MIN_BLOCK_STD)
+    blocks = (block_std > threshold) & (field.coherence > params.FP_MIN_COHERENCE)
+    kernel = np.ones((3, 3), np.uint8)
+    cleaned = cv2.morphologyEx(blocks.astype(np.uint8), cv2.MORPH_CLOSE, kernel)
+    cleaned = cv2.morphologyEx(cleaned, cv2.MORPH_OPEN, kernel).astype(bool)
+    cleaned = _fill_holes(_largest_component(cleaned))
+    mask = np.zeros(img.shape, bool)
+    bh, bw = cleaned.shape
+    mask[: bh * block, : bw * block] = np.repeat(np.repeat(cleaned, block, axis=0), block, axis=1)
+    return Segmentation(mask, cleaned, block_std, field)
+
+
+def bounding_box(mask: np.ndarray, margin: float = params.FP_CROP_MARGIN) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the mask's True pixels plus a margin; the whole image if the mask is empty."""
+    h, w = mask.shape
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0 or cols.size == 0:
+        return 0, h, 0, w
+    pad = round(margin * max(h, w))
+    return max(0, rows[0] - pad), min(h, rows[-1] + 1 + pad), max(0, cols[0] - pad), min(w, cols[-1] + 1 + pad)
+
+
+def normalize_contrast(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Local mean/variance normalization inside the finger, mapped to [0, 1]; background set to neutral grey.
+
+    Why local: pressure and moisture make one part of a print dark and another faint; dividing by the local
+    standard deviation (over about two ridge periods) evens ridge contrast across the finger.
+    """
+    img = np.asarray(image, dtype=np.float32)
+    mean = cv2.GaussianBlur(img, (0, 0), sigma)
+    centred = img - mean
+    var = cv2.GaussianBlur(centred * centred, (0, 0), sigma)
+    floor = max(float(np.median(var[mask])) * 0.05 if mask.any() else 1.0, 1.0)
+    normalized = centred / np.sqrt(var + floor)
+    out = normalized * (0.5 / params.FP_NORM_CLIP) + 0.5
+    out = np.clip(out, 0.0, 1.0)
+    out[~mask] = params.FP_BACKGROUND
+    return out.astype(np.float32)
+
+
+def fit_into(image: np.ndarray, size: tuple[int, int], fill: float) -> np.ndarray:
+    """Resize keeping the aspect ratio so the image fits ``size`` (h, w), centred and padded with ``fill``."""
+    th, tw = size
+    h, w = image.shape
+    out = np.full((th, tw), fill, np.float32)
+    if h == 0 or w == 0:
+        return out
+    scale = min(th / h, tw / w)
+    nh, nw = max(1, min(th, round(h * scale))), max(1, min(tw, round(w * scale)))
+    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    resized = cv2.resize(image.astype(np.float32), (nw, nh), interpolation=interp)
+    top, left = (th - nh) // 2, (tw - nw) // 2
+    out[top : top + nh, left : left + nw] = resized
+    return out

@@ -1,0 +1,49 @@
+"""Tuning constants of preprocessing and quality, in one place (after SourceAFIS' ``Parameters``).
+
+Why one module: thresholds are calibrated against real sensor images (see docs/data.md for the pass rates they
+give); keeping them together makes a re-calibration one diff and keeps magic numbers out of the stages.
+Intensities are on the 0..255 scale of the uint8 input unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+# --- shared -----------------------------------------------------------------------------------------------------
+MIN_SIDE = 24  # images with a side shorter than this cannot hold a usable finger
+UNIFORM_STD = 2.0  # a grey-level standard deviation below this is a blank / uniform image
+DARK_MEAN = 25.0  # mean grey level below this: "too dark"
+BRIGHT_MEAN = 235.0  # mean grey level above this: "too bright" (fingerprint) / "overexposed" (vein)
+
+# --- fingerprint ------------------------------------------------------------------------------------------------
+FP_WORK_SIDE = 320  # images larger than this (longer side) are shrunk before segmentation, for speed
+FP_BLOCK = 12  # block size (pixels of the working image) of the segmentation / orientation grid
+FP_VARIANCE_FRACTION = 0.25  # a block is foreground if its std exceeds this fraction of the 90th percentile block
+FP_MIN_BLOCK_STD = 4.0  # ... and at least this absolute std (grey levels)
+FP_MIN_COHERENCE = 0.15  # ... and at least this orientation coherence (0 isotropic .. 1 perfect ridges)
+FP_CROP_MARGIN = 0.04  # margin kept around the finger's bounding box, as a fraction of the image side
+FP_NORM_CLIP = 2.5  # contrast normalization maps mean +- this many std to [0, 1]
+FP_BACKGROUND = 0.5  # value of pixels outside the finger after normalization (neutral grey)
+# quality
+FP_MIN_AREA = 0.10  # foreground fraction of the image below this: "too little finger area"
+FP_GOOD_AREA = 0.45  # foreground fraction at which the area term of the score saturates
+FP_MIN_RIDGE_COHERENCE = 0.30  # mean coherence over the foreground below this: "smudged or unclear ridges"
+FP_GOOD_COHERENCE = 0.65  # coherence at which the clarity term saturates
+FP_QUALITY_OK = 0.25  # overall score below this is rejected even if no single test failed
+
+# --- finger vein ------------------------------------------------------------------------------------------------
+VEIN_WORK_HEIGHT = 120  # raw frames are analysed at this height (finger edges, axis)
+VEIN_BACKGROUND_RATIO = 0.6  # a row band darker than this fraction of the finger's brightness is background
+VEIN_MIN_EDGE_STEP = 12.0  # grey-level step across a finger edge (working image) for it to count as an edge
+VEIN_ROI_MARGIN = 0.08  # fraction of the finger width trimmed inside each detected edge
+VEIN_END_MARGIN = 0.05  # fraction of the finger length trimmed at each end of a raw frame
+VEIN_MAX_TILT_DEG = 30.0  # rotations larger than this are not trusted (edges wrong): the frame is left as is
+VEIN_CLAHE_CLIP = 2.0
+VEIN_CLAHE_TILES = (2, 6)  # (rows, cols) of CLAHE tiles on the (64, 192) output
+# quality
+VEIN_DARK_P95 = 30.0  # 95th percentile below this: "too dark"
+VEIN_SATURATED = 250  # grey level counted as saturated
+VEIN_MAX_SATURATED = 0.20  # saturated fraction of the finger region above this: "overexposed"
+VEIN_MIN_CONTRAST = 3.0  # local contrast (std of the high-passed ROI) below this: "too little contrast"
+VEIN_GOOD_CONTRAST = 8.0
+VEIN_MAX_NOISE_RATIO = 1.0  # pixel-level noise std over vein-scale std above this: noise, not a finger
+VEIN_MIN_AREA = 0.15  # finger fraction of a raw frame below this: "too little finger area"
+VEIN_QUALITY_OK = 0.25

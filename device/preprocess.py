@@ -1,0 +1,158 @@
+"""Preprocessing: the ONE implementation of image -> model input, used by the device and by training alike.
+
+Why one implementation: an embedding model only works on images prepared exactly as during training; two
+copies drift. The versioned ids in ``PREPROCESSING_IDS`` go into model cards, and the device refuses a model
+prepared differently. Change a stage's behaviour -> bump the id.
+
+The pipeline reads as a table of contents (stages in ``fingerprint_ops`` / ``vein_ops``, scores in ``quality``,
+constants in ``params``):
+
+fingerprint: to grey -> basic checks -> shrink -> segment (block variance + coherence) -> quality from
+    area and ridge coherence -> crop to the finger -> local contrast normalization -> fit into (96, 96).
+vein: to grey -> basic checks -> finger axis horizontal -> finger edges / crop detection -> rotate along the
+    axis -> ROI inside the edges -> resize to (64, 192) -> quality from area, contrast, exposure -> CLAHE.
+
+It never raises on bad *content*: empty, uniform, tiny or noisy images come back with ``quality.ok = False``
+and a reason; only arrays that are not images at all raise ImageError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from device import fingerprint_ops as fp
+from device import params
+from device import vein_ops as vein
+from device.errors import ImageError
+from device.fingerprint_ops import OrientationField, orientation_field
+from device.imageio import to_grey_u8
+from device.quality import Quality, basic_checks, fingerprint_quality, reject, vein_quality
+
+FINGERPRINT_INPUT: tuple[int, int] = (96, 96)  # (height, width)
+VEIN_INPUT: tuple[int, int] = (64, 192)  # (height, width), finger axis horizontal
+PREPROCESSING_IDS: dict[str, str] = {"fingerprint": "fingerprint-v1", "vein": "vein-v1"}
+MODALITIES = tuple(PREPROCESSING_IDS)
+
+__all__ = [
+    "FINGERPRINT_INPUT",
+    "VEIN_INPUT",
+    "PREPROCESSING_IDS",
+    "OrientationField",
+    "Preprocessed",
+    "Quality",
+    "input_size",
+    "orientation_field",
+    "preprocess",
+    "preprocess_fingerprint",
+    "preprocess_vein",
+    "to_grey_u8",
+]
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    """Model-ready image (float32, (H, W), values in [0, 1]) with its quality and the preprocessing id."""
+
+    image: np.ndarray
+    quality: Quality
+    preprocessing_id: str
+
+
+def input_size(modality: str) -> tuple[int, int]:
+    """The default model input (height, width) of a modality."""
+    return FINGERPRINT_INPUT if _check_modality(modality) == "fingerprint" else VEIN_INPUT
+
+
+def _check_modality(modality: str) -> str:
+    if modality not in PREPROCESSING_IDS:
+        raise ImageError(f"unknown modality {modality!r}; choose one of: {', '.join(MODALITIES)}")
+    return modality
+
+
+def _check_size(size: tuple[int, int]) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in size)
+    except (TypeError, ValueError) as exc:
+        raise ImageError(f"size must be (height, width), got {size!r}") from exc
+    if h < 1 or w < 1:
+        raise ImageError(f"size must be positive, got {size!r}")
+    return h, w
+
+
+def preprocess(image: np.ndarray, modality: str, size: tuple[int, int] | None = None) -> Preprocessed:
+    """Prepare a sensor image for the ``modality``'s model; ``size`` overrides the (height, width) output."""
+    out_size = _check_size(size) if size is not None else input_size(modality)
+    grey = to_grey_u8(np.asarray(image))
+    if _check_modality(modality) == "fingerprint":
+        picture, quality = preprocess_fingerprint(grey, out_size)
+    else:
+        picture, quality = preprocess_vein(grey, out_size)
+    picture = np.nan_to_num(np.clip(picture, 0.0, 1.0), nan=0.0).astype(np.float32, copy=False)
+    return Preprocessed(picture, quality, PREPROCESSING_IDS[modality])
+
+
+# --- fingerprint ------------------------------------------------------------------------------------------------
+
+
+def preprocess_fingerprint(grey: np.ndarray, size: tuple[int, int] = FINGERPRINT_INPUT) -> tuple[np.ndarray, Quality]:
+    """Segment, score, crop, normalize and fit a uint8 grey fingerprint image into ``size``."""
+    blank = np.full(size, params.FP_BACKGROUND, np.float32)
+    failed = basic_checks(grey, bright_reason="too bright")
+    if failed is not None:
+        return _fallback(grey, size, blank), failed
+    work = fp.shrink_for_work(grey)
+    seg = fp.segment(work)
+    quality = _fingerprint_quality(seg)
+    top, bottom, left, right = fp.bounding_box(seg.mask)
+    crop = work[top:bottom, left:right]
+    mask = seg.mask[top:bottom, left:right]
+    if not mask.any():
+        return blank, quality
+    normalized = fp.normalize_contrast(crop, mask, sigma=params.FP_BLOCK / 2.0)
+    return fp.fit_into(normalized, size, params.FP_BACKGROUND), quality
+
+
+def _fingerprint_quality(seg: fp.Segmentation) -> Quality:
+    area = float(seg.block_mask.mean()) if seg.block_mask.size else 0.0
+    coherence = float(seg.field.coherence[seg.block_mask].mean()) if seg.block_mask.any() else 0.0
+    return fingerprint_quality(area, coherence)
+
+
+# --- vein -------------------------------------------------------------------------------------------------------
+
+
+def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tuple[np.ndarray, Quality]:
+    """Orient, find the finger, straighten, cut the ROI, score it and equalize it with CLAHE."""
+    blank = np.zeros(size, np.float32)
+    failed = basic_checks(grey, bright_reason="overexposed")
+    if failed is not None:
+        return _fallback(grey, size, blank), failed
+    oriented = vein.orient_horizontal(grey)
+    straight, region, scale = vein.straighten(oriented)
+    roi = vein.crop_roi(straight, region, scale)
+    if roi is None or min(roi.shape) < 2:
+        return blank, reject("no finger found: place the finger across the light")
+    resized = cv2.resize(roi, (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    contrast, noise = vein.band_contrast(resized)
+    saturated = float((roi >= params.VEIN_SATURATED).mean())
+    quality = vein_quality(
+        area=region.area,
+        contrast=contrast,
+        saturated=saturated,
+        noise_ratio=noise / max(contrast, 1e-6),
+        p95=float(np.percentile(roi, 95)),
+    )
+    return vein.clahe(resized).astype(np.float32) / 255.0, quality
+
+
+# --- shared -----------------------------------------------------------------------------------------------------
+
+
+def _fallback(grey: np.ndarray, size: tuple[int, int], blank: np.ndarray) -> np.ndarray:
+    """A plain resize for rejected images (callers may still want to show what was captured)."""
+    if grey.size == 0 or min(grey.shape) < 1:
+        return blank
+    return cv2.resize(grey, (size[1], size[0]), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0

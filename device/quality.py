@@ -1,0 +1,116 @@
+"""Quality scores with a reason a user can act on ("too dark", "too little finger area", ...).
+
+Why a reason and not just a number: on a door, the only feedback channel is a short message or an LED; "press
+the finger flat" helps, "score 0.21" does not. Scores are in [0, 1]; ``ok`` is False whenever a reason is given.
+The thresholds live in ``device.params`` and are calibrated on real sets (docs/data.md).
+
+Reasons used (the first words are stable; tests and the UI key on them):
+``image too small``, ``no finger found``, ``too dark``, ``too bright``, ``overexposed``,
+``too little finger area``, ``smudged or unclear ridges``, ``too little contrast``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from device import params
+
+
+@dataclass(frozen=True)
+class Quality:
+    """How usable a capture is. ``reason`` is None when ``ok``."""
+
+    score: float
+    ok: bool
+    reason: str | None = None
+
+
+TOO_SMALL = "image too small"
+NO_FINGER = "no finger found"
+TOO_DARK = "too dark"
+TOO_BRIGHT = "too bright"
+OVEREXPOSED = "overexposed"
+LITTLE_AREA = "too little finger area"
+SMUDGED = "smudged or unclear ridges"
+LOW_CONTRAST = "too little contrast"
+
+
+def reject(reason: str, score: float = 0.0) -> Quality:
+    return Quality(float(np.clip(score, 0.0, 1.0)), False, reason)
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    """0 at ``low``, 1 at ``high``, linear between (a soft score term)."""
+    if high <= low:
+        return 1.0 if value >= high else 0.0
+    return float(np.clip((value - low) / (high - low), 0.0, 1.0))
+
+
+def basic_checks(grey: np.ndarray, bright_reason: str) -> Quality | None:
+    """Rejections every modality shares: too small, blank/uniform, too dark, too bright. None if it passes."""
+    h, w = grey.shape if grey.ndim == 2 else (0, 0)
+    if grey.size == 0 or min(h, w) < params.MIN_SIDE:
+        return reject(f"{TOO_SMALL} ({w}x{h} pixels; need at least {params.MIN_SIDE} on each side)")
+    mean = float(grey.mean())
+    std = float(grey.std())
+    if std < params.UNIFORM_STD:
+        if mean < params.DARK_MEAN:
+            return reject(f"{TOO_DARK}: the image is black; check the light / sensor")
+        if mean > params.BRIGHT_MEAN:
+            return reject(f"{bright_reason}: the image is white; place the finger on the sensor")
+        return reject(f"{NO_FINGER}: the image is blank; place the finger on the sensor")
+    if mean < params.DARK_MEAN:
+        return reject(f"{TOO_DARK}: press more lightly or increase the light")
+    if mean > params.BRIGHT_MEAN:
+        return reject(f"{bright_reason}: press more firmly or reduce the light")
+    return None
+
+
+def fingerprint_quality(area: float, coherence: float) -> Quality:
+    """Score from the finger's area fraction and its mean ridge-orientation coherence (ridge clarity).
+
+    ``area``: foreground fraction of the image; ``coherence``: mean block coherence over the foreground.
+    """
+    area_term = _ramp(area, 0.0, params.FP_GOOD_AREA)
+    clarity_term = _ramp(coherence, params.FP_MIN_COHERENCE, params.FP_GOOD_COHERENCE)
+    score = float(np.sqrt(area_term * clarity_term))
+    if area < params.FP_MIN_AREA:
+        if area == 0.0:
+            return reject(f"{NO_FINGER}: no ridges visible; place the finger on the sensor", score)
+        return reject(f"{LITTLE_AREA} ({area:.0%}); press the finger flat and centred", score)
+    if coherence < params.FP_MIN_RIDGE_COHERENCE:
+        return reject(f"{SMUDGED}; clean the sensor and dry or moisten the finger", score)
+    if score < params.FP_QUALITY_OK:
+        return reject(f"{SMUDGED} (score {score:.2f}); press the finger flat and try again", score)
+    return Quality(score, True, None)
+
+
+def vein_quality(area: float, contrast: float, saturated: float, noise_ratio: float, p95: float) -> Quality:
+    """Score from finger area, vein contrast, exposure and noise.
+
+    ``area``: finger fraction of the frame (1.0 for ready ROI crops); ``contrast``: std of the band-passed ROI
+    (vein-sized structure); ``saturated``: fraction of saturated pixels in the ROI; ``noise_ratio``: pixel-level
+    noise over vein-scale structure (high for noise images and frames without a finger); ``p95``: 95th
+    percentile grey level of the ROI.
+    """
+    area_term = _ramp(area, 0.0, 0.5)
+    contrast_term = _ramp(contrast, params.VEIN_MIN_CONTRAST * 0.5, params.VEIN_GOOD_CONTRAST)
+    exposure_term = 1.0 - _ramp(saturated, 0.0, params.VEIN_MAX_SATURATED * 2)
+    score = float((area_term * contrast_term * exposure_term) ** (1 / 3))
+    if area <= 0.0:
+        return reject(f"{NO_FINGER}: place the finger across the light", score)
+    if noise_ratio > params.VEIN_MAX_NOISE_RATIO:
+        return reject(f"{NO_FINGER}: the image is mostly noise; check the camera and the light", score)
+    if p95 < params.VEIN_DARK_P95:
+        return reject(f"{TOO_DARK}: increase the infrared light or exposure", score)
+    if saturated > params.VEIN_MAX_SATURATED:
+        return reject(f"{OVEREXPOSED}: reduce the infrared light or exposure", score)
+    if area < params.VEIN_MIN_AREA:
+        return reject(f"{LITTLE_AREA} ({area:.0%}); lay the whole finger across the window", score)
+    if contrast < params.VEIN_MIN_CONTRAST:
+        return reject(f"{LOW_CONTRAST}: veins not visible; warm the finger or adjust the light", score)
+    if score < params.VEIN_QUALITY_OK:
+        return reject(f"{LOW_CONTRAST} (score {score:.2f}); adjust the finger and the light", score)
+    return Quality(score, True, None)

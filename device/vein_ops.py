@@ -1,0 +1,188 @@
+"""Finger-vein (NIR transillumination) stages: axis orientation, finger edges, rotation, ROI, CLAHE.
+
+Two kinds of input reach this module: ready ROI crops (FV-USM style, the finger fills the image) and raw camera
+frames (a bright finger on a dark background, roughly horizontal). :func:`find_finger` tells them apart by
+looking for the finger's upper and lower edges column by column (the idea of Lee's mask: a dark-to-bright step
+above the finger and a bright-to-dark step below it). Where most columns show no background, the image is a
+crop and the ROI is the whole image; otherwise the midline through the edge midpoints gives the finger's tilt,
+the frame is rotated to make the axis horizontal and the ROI is cut inside the edges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from device import params
+
+
+@dataclass(frozen=True)
+class FingerRegion:
+    """Where the finger is in an image (coordinates of that image)."""
+
+    upper: np.ndarray  # float per column: y of the upper finger edge (0 where the finger reaches the border)
+    lower: np.ndarray  # float per column: y of the lower finger edge (h - 1 where it reaches the border)
+    present: np.ndarray  # bool per column: the finger covers this column
+    is_crop: bool  # no background found: the image is already a finger ROI
+    angle_deg: float  # tilt of the finger axis; rotating by this angle makes it horizontal
+    area: float  # fraction of the image covered by the finger
+
+
+def orient_horizontal(grey: np.ndarray) -> np.ndarray:
+    """Make the finger axis horizontal: portrait images (FV-USM ROIs are 100 wide x 300 high) turn 90 degrees.
+
+    The turn is counter-clockwise, so the top of a portrait image ends up on the left; keep datasets consistent.
+    """
+    h, w = grey.shape
+    if h > w:
+        return cv2.rotate(grey, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return grey
+
+
+def working_copy(grey: np.ndarray, height: int = params.VEIN_WORK_HEIGHT) -> tuple[np.ndarray, float]:
+    """A smoothed float copy at ``height`` rows (never upscaled) and the scale factor work/original."""
+    h, w = grey.shape
+    scale = min(1.0, height / h)
+    small = grey
+    if scale < 1.0:
+        small = cv2.resize(grey, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    work = cv2.GaussianBlur(small.astype(np.float32), (0, 0), 2.0)
+    return work, scale
+
+
+def _edge_steps(work: np.ndarray, reach: int) -> np.ndarray:
+    """Grey-level step going down: ``work[y + reach] - work[y - reach]`` (0 where it does not fit)."""
+    steps = np.zeros_like(work)
+    if work.shape[0] > 2 * reach:
+        steps[reach:-reach] = work[2 * reach :] - work[: -2 * reach]
+    return steps
+
+
+def _fit_midline(xs: np.ndarray, mids: np.ndarray) -> float:
+    """Slope of a line through the edge midpoints, refitted once without outliers (robust enough for edges)."""
+    if xs.size < 4:
+        return 0.0
+    slope, icpt = np.polyfit(xs, mids, 1)
+    residual = np.abs(mids - (slope * xs + icpt))
+    keep = residual <= max(2.0 * float(np.median(residual)), 1.0)
+    if keep.sum() >= 4:
+        slope, _ = np.polyfit(xs[keep], mids[keep], 1)
+    return float(slope)
+
+
+def _band_means(work: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Mean of each column between its upper and lower edge (inclusive), via a cumulative sum."""
+    cols = np.arange(work.shape[1])
+    cum = np.vstack([np.zeros((1, work.shape[1]), np.float64), np.cumsum(work, axis=0, dtype=np.float64)])
+    counts = np.maximum(lower - upper + 1, 1)
+    return ((cum[lower + 1, cols] - cum[upper, cols]) / counts).astype(np.float32)
+
+
+def find_finger(work: np.ndarray) -> FingerRegion:
+    """Upper/lower finger edges per column, whether the image is a crop, the axis tilt and the finger area."""
+    h, w = work.shape
+    reach = max(2, h // 40)
+    steps = _edge_steps(work, reach)
+    half = h // 2
+    up_y = np.argmax(steps[:half], axis=0)
+    lo_y = half + np.argmin(steps[half:], axis=0)
+    cols = np.arange(w)
+    up_step = steps[up_y, cols]
+    lo_step = -steps[lo_y, cols]
+    level = float(np.percentile(work, 95))
+    dark = params.VEIN_BACKGROUND_RATIO * level
+    above = work[np.maximum(up_y - reach, 0), cols]
+    below = work[np.minimum(lo_y + reach, h - 1), cols]
+    up_found = (up_step >= params.VEIN_MIN_EDGE_STEP) & (above < dark)
+    lo_found = (lo_step >= params.VEIN_MIN_EDGE_STEP) & (below < dark)
+    upper = np.where(up_found, up_y, 0).astype(np.float32)
+    lower = np.where(lo_found, lo_y, h - 1).astype(np.float32)
+    # a column holds finger if the band between its edges is bright (raw frames: the fingertip may end in view)
+    band = _band_means(work, upper.astype(np.int64), lower.astype(np.int64))
+    present = band >= dark
+    edges_seen = (up_found | lo_found) & present
+    is_crop = edges_seen.mean() < 0.3 and present.mean() > 0.9
+    if is_crop:
+        full_up, full_lo = np.zeros(w, np.float32), np.full(w, h - 1, np.float32)
+        return FingerRegion(full_up, full_lo, np.ones(w, bool), True, 0.0, 1.0)
+    both = up_found & lo_found & present
+    slope = _fit_midline(cols[both].astype(np.float64), ((upper + lower) / 2.0)[both].astype(np.float64))
+    angle = math.degrees(math.atan(slope))
+    area = float(((lower - upper + 1) * present).sum() / (h * w))
+    return FingerRegion(upper, lower, present, False, angle, area)
+
+
+def rotate(grey: np.ndarray, angle_deg: float) -> np.ndarray:
+    """Rotate about the centre by ``angle_deg`` (OpenCV convention: positive is counter-clockwise on screen)."""
+    h, w = grey.shape
+    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
+    return cv2.warpAffine(grey, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def roi_box(region: FingerRegion, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
+    """(top, bottom, left, right) of the ROI inside the edges of a horizontal finger; None if there is none."""
+    h, w = shape
+    if region.is_crop:
+        return 0, h, 0, w
+    cols = np.flatnonzero(region.present)
+    if cols.size == 0:
+        return None
+    top = float(np.median(region.upper[cols]))
+    bottom = float(np.median(region.lower[cols]))
+    width = bottom - top
+    if width <= 2:
+        return None
+    inset = params.VEIN_ROI_MARGIN * width
+    length = cols[-1] - cols[0] + 1
+    trim = params.VEIN_END_MARGIN * length
+    box = (round(top + inset), round(bottom - inset) + 1, round(cols[0] + trim), round(cols[-1] - trim) + 1)
+    if box[1] - box[0] < 2 or box[3] - box[2] < 2:
+        return None
+    return box
+
+
+def straighten(grey: np.ndarray) -> tuple[np.ndarray, FingerRegion, float]:
+    """Find the finger, rotate it horizontal when tilted, and find it again in the rotated frame.
+
+    Returns the (possibly rotated) image, the region in work coordinates and the work/original scale.
+    """
+    work, scale = working_copy(grey)
+    region = find_finger(work)
+    if region.is_crop or abs(region.angle_deg) < 0.5 or abs(region.angle_deg) > params.VEIN_MAX_TILT_DEG:
+        return grey, region, scale
+    rotated = rotate(grey, region.angle_deg)
+    work, scale = working_copy(rotated)
+    again = find_finger(work)
+    if again.is_crop:  # rotation hid the background (finger fills the frame): keep the first answer
+        return grey, region, scale
+    return rotated, again, scale
+
+
+def crop_roi(grey: np.ndarray, region: FingerRegion, scale: float) -> np.ndarray | None:
+    """Cut the ROI (scaled from work coordinates back to ``grey``'s); None if the region is unusable."""
+    work_shape = (max(1, round(grey.shape[0] * scale)), max(1, round(grey.shape[1] * scale)))
+    box = roi_box(region, work_shape)
+    if box is None:
+        return None
+    if region.is_crop:
+        return grey
+    top, bottom, left, right = (round(v / scale) for v in box)
+    roi = grey[max(0, top) : min(grey.shape[0], bottom), max(0, left) : min(grey.shape[1], right)]
+    return roi if roi.size else None
+
+
+def clahe(image_u8: np.ndarray) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalization: brings out veins without blowing up flat areas."""
+    op = cv2.createCLAHE(clipLimit=params.VEIN_CLAHE_CLIP, tileGridSize=params.VEIN_CLAHE_TILES[::-1])
+    return op.apply(image_u8)
+
+
+def band_contrast(image: np.ndarray) -> tuple[float, float]:
+    """(vein-scale contrast, pixel noise) of an ROI at model size: std of a band-pass and of a high-pass."""
+    img = image.astype(np.float32)
+    fine = cv2.GaussianBlur(img, (0, 0), 1.5)
+    coarse = cv2.GaussianBlur(img, (0, 0), 8.0)
+    return float((fine - coarse).std()), float((img - fine).std())
