@@ -1,0 +1,347 @@
+"""The template store: users, enrolled fingers and their sealed embeddings in SQLite, plus audit and lockout.
+
+Why one class: the daemon and the CLI share one small API (contract in the D1 brief) and never touch SQL. Every
+multi-row change runs in one ``BEGIN IMMEDIATE`` transaction, so a crash or a second process never sees half an
+enrolment. Templates belong to a model (``model_id``): ``gallery`` and ``user_templates`` return only the
+templates of the model asked for, so nothing silently matches against stale templates after a model change,
+and ``stale_users`` lists who must re-enrol. The store audits its own admin changes (enrol, delete, rename,
+rotate, import) inside the same transaction; callers audit decisions with :meth:`TemplateStore.audit`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from device.config import LockoutConfig
+from device.errors import KeyError_, StoreError
+from device.store import audit as audit_log
+from device.store import db, lockout, rotation
+from device.store.check import CheckReport, run_check
+from device.store.crypto import check_key, key_check_value, key_id, same_key_check
+from device.store.keys import KEY_FILE, ensure_state_dir
+from device.store.records import check_name, encode_all, insert_enrolment, new_uid, rows
+
+SAME = object()  # rotate_key(passphrase=SAME): protect the new key file like the current one
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Every template of one model: row ``i`` of ``matrix`` belongs to ``users[i]``'s ``fingers[i]``."""
+
+    users: list[str]
+    fingers: list[str]
+    matrix: np.ndarray  # (n, d) float32
+
+
+@dataclass(frozen=True)
+class EnrolmentInfo:
+    finger: str
+    modality: str
+    model_id: str
+    templates: int
+    created: float
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    name: str
+    fingers: list[str]
+    modality: str  # comma-separated when a user is enrolled in several modalities
+    model_id: str  # likewise
+    templates: int
+    created: float
+    needs_reenrol: bool
+    enrolments: list[EnrolmentInfo]
+
+
+class TemplateStore:
+    """See the module docstring. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, state_dir: Path, key: bytes, *, key_from_file: bool,
+                 passphrase: str | None, lockout_config: LockoutConfig, clock: Callable[[], float]):
+        self._conn: sqlite3.Connection | None = conn
+        self.path = path
+        self.state_dir = state_dir
+        self._key = key
+        self._key_from_file = key_from_file
+        self._passphrase = passphrase
+        self.lockout_config = lockout_config
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._cache: dict[tuple[str, str], Gallery] = {}
+        self._seen: tuple[int, int] = (-1, -1)  # (PRAGMA data_version, generation) the cache was built at
+
+    # ----------------------------------------------------------------------------------------------- opening
+    @classmethod
+    def open(cls, state_dir: Path, key: bytes | None = None, *, create: bool = True,
+             lockout_config: LockoutConfig | None = None, passphrase: str | None = None,
+             busy_timeout_s: float = 5.0, clock: Callable[[], float] = time.time) -> TemplateStore:
+        """Open (or with ``create`` make) the store in ``state_dir``; ``key`` None reads ``store.key``."""
+        state_dir = Path(state_dir)
+        path = state_dir / db.DB_FILE
+        if not path.exists():
+            if not create:
+                raise StoreError(f"no template store in {state_dir}: enrol someone first, or pass the right "
+                                 "--state-dir")
+            ensure_state_dir(state_dir)
+        elif path.stat().st_size == 0:
+            raise StoreError(f"the store {path} is empty (0 bytes): it was truncated; restore it from a backup "
+                             "(biolock store import) or move it away to start a new store")
+        from_file = key is None
+        if key is not None:
+            key = check_key(key)
+        with db.errors(path):
+            conn = db.connect(path, busy_timeout_s)
+            try:
+                db.migrate(conn, path)
+                key = cls._settle_key(conn, state_dir, path, key, passphrase, clock)
+            except BaseException:
+                conn.close()
+                raise
+        return cls(conn, path, state_dir, key, key_from_file=from_file, passphrase=passphrase,
+                   lockout_config=lockout_config or LockoutConfig(), clock=clock)
+
+    @staticmethod
+    def _settle_key(conn: sqlite3.Connection, state_dir: Path, path: Path, key: bytes | None,
+                    passphrase: str | None, clock: Callable[[], float]) -> bytes:
+        kcv = db.get_meta(conn, "key_check")
+        if kcv is not None and db.get_meta(conn, "format") not in (db.STORE_FORMAT, db.STORE_FORMAT.encode()):
+            raise StoreError(f"{path} is not a {db.STORE_FORMAT} store")
+        if kcv is None and conn.execute("SELECT count(*) FROM templates").fetchone()[0]:
+            raise StoreError(f"the store {path} has templates but no key check value (damaged)")
+        if key is None:
+            key = rotation.resolve_file_key(state_dir, kcv, passphrase)
+        elif kcv is not None and not same_key_check(kcv, key):
+            raise KeyError_(f"wrong key for the store {path} (key id {key_id(key)}); nothing was changed")
+        if kcv is None:
+            with db.transaction(conn):
+                db.set_meta(conn, "format", db.STORE_FORMAT)
+                db.set_meta(conn, "key_check", key_check_value(key))
+                db.set_meta(conn, "created", clock())
+        return key
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+                self._cache.clear()
+
+    def __enter__(self) -> TemplateStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the template store is closed")
+        return self._conn
+
+    @property
+    def key_id(self) -> str:
+        """A public 8-hex-digit name of the current key."""
+        return key_id(self._key)
+
+    def _write(self):
+        return db.transaction(self.conn)
+
+    def _changed(self) -> None:
+        db.bump_generation(self.conn)
+        self._cache.clear()
+
+    # ------------------------------------------------------------------------------------------- templates
+    def enroll(self, user: str, finger: str, modality: str, model_id: str,
+               embeddings: Sequence[np.ndarray]) -> None:
+        """Store one finger's templates for ``user`` (created if new), replacing that finger's old ones; atomic."""
+        check_name("user name", user)
+        check_name("finger", finger, 32)
+        check_name("modality", modality, 32)
+        check_name("model id", model_id, 128)
+        plain, dim = encode_all(embeddings)
+        with self._lock, db.errors(self.path), self._write():
+            other = self.conn.execute("SELECT DISTINCT dim FROM enrolments WHERE model_id = ? AND modality = ? "
+                                      "AND dim != ?", (model_id, modality, dim)).fetchone()
+            if other:
+                raise StoreError(f"model {model_id} has {other[0]}-value templates, got {dim} values")
+            now = self._clock()
+            found = self.conn.execute("SELECT id, uid FROM users WHERE name = ?", (user,)).fetchone()
+            if found is None:
+                uid = new_uid()
+                user_id = self.conn.execute("INSERT INTO users (uid, name, created) VALUES (?, ?, ?)",
+                                            (uid, user, now)).lastrowid
+            else:
+                user_id, uid = found
+            self.conn.execute("DELETE FROM enrolments WHERE user_id = ? AND finger = ? AND modality = ?",
+                              (user_id, finger, modality))
+            insert_enrolment(self.conn, self._key, user_id, uid, finger, modality, model_id, plain, dim, now)
+            audit_log.append(self.conn, now, "enrol", user, "ok", None, None,
+                             f"{finger} {modality}: {len(plain)} templates")
+            self._changed()
+
+    def user_templates(self, user: str, modality: str, model_id: str) -> np.ndarray:
+        """All of ``user``'s templates for one model as an (n, d) float32 matrix; (0, d) if none."""
+        with self._lock, db.errors(self.path):
+            found = [r.embedding(self._key) for r in rows(self.conn, "u.name = ? AND e.modality = ? AND "
+                                                          "e.model_id = ?", (user, modality, model_id))]
+            if found:
+                return np.stack(found).astype(np.float32)
+            return np.zeros((0, self._dim(modality, model_id)), np.float32)
+
+    def _dim(self, modality: str, model_id: str) -> int:
+        row = self.conn.execute("SELECT dim FROM enrolments WHERE modality = ? AND model_id = ? LIMIT 1",
+                                (modality, model_id)).fetchone()
+        return int(row[0]) if row else 0
+
+    def gallery(self, modality: str, model_id: str) -> Gallery:
+        """Every template of one model (for 1:N), cached until the store changes (in any process)."""
+        with self._lock, db.errors(self.path):
+            data_version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+            if data_version != self._seen[0]:
+                gen = db.generation(self.conn)
+                if gen != self._seen[1]:
+                    self._cache.clear()
+                self._seen = (data_version, gen)
+            cached = self._cache.get((modality, model_id))
+            if cached is not None:
+                return cached
+            users, fingers, vectors = [], [], []
+            for r in rows(self.conn, "e.modality = ? AND e.model_id = ?", (modality, model_id)):
+                vectors.append(r.embedding(self._key))
+                users.append(r.user)
+                fingers.append(r.finger)
+            matrix = (np.stack(vectors).astype(np.float32) if vectors
+                      else np.zeros((0, self._dim(modality, model_id)), np.float32))
+            matrix.setflags(write=False)
+            gallery = Gallery(users, fingers, matrix)
+            self._cache[(modality, model_id)] = gallery
+            self._seen = (data_version, db.generation(self.conn))
+            return gallery
+
+    # ----------------------------------------------------------------------------------------------- users
+    def users(self, current: dict[str, str] | None = None) -> list[UserInfo]:
+        """Everyone enrolled; ``needs_reenrol`` is set against ``current`` (modality -> current model id)."""
+        current = current or {}
+        with self._lock, db.errors(self.path):
+            people = self.conn.execute("SELECT id, name, created FROM users ORDER BY name").fetchall()
+            result = []
+            for user_id, name, created in people:
+                enrolments = [EnrolmentInfo(*r) for r in self.conn.execute(
+                    "SELECT finger, modality, model_id, count, created FROM enrolments WHERE user_id = ? "
+                    "ORDER BY finger, modality", (user_id,))]
+                result.append(UserInfo(
+                    name=name,
+                    fingers=sorted({e.finger for e in enrolments}),
+                    modality=",".join(sorted({e.modality for e in enrolments})),
+                    model_id=",".join(sorted({e.model_id for e in enrolments})),
+                    templates=sum(e.templates for e in enrolments),
+                    created=float(created),
+                    needs_reenrol=any(e.modality in current and current[e.modality] != e.model_id
+                                      for e in enrolments),
+                    enrolments=enrolments,
+                ))
+            return result
+
+    def has_user(self, user: str) -> bool:
+        with self._lock, db.errors(self.path):
+            return self.conn.execute("SELECT 1 FROM users WHERE name = ?", (user,)).fetchone() is not None
+
+    def stale_users(self, current: dict[str, str]) -> list[str]:
+        """Users with templates of a model other than the current one for that modality (they must re-enrol)."""
+        return [u.name for u in self.users(current) if u.needs_reenrol]
+
+    def delete_user(self, user: str) -> None:
+        """Remove a user and all their templates."""
+        with self._lock, db.errors(self.path), self._write():
+            if self.conn.execute("DELETE FROM users WHERE name = ?", (user,)).rowcount == 0:
+                raise StoreError(f"no user named {user!r}")
+            audit_log.append(self.conn, self._clock(), "user.delete", user, "ok", None, None, "")
+            self._changed()
+
+    def rename_user(self, old: str, new: str) -> None:
+        """Rename a user; templates stay bound to the user's internal id, so nothing is re-sealed."""
+        check_name("user name", new)
+        with self._lock, db.errors(self.path), self._write():
+            if self.conn.execute("SELECT 1 FROM users WHERE name = ?", (new,)).fetchone():
+                raise StoreError(f"a user named {new!r} already exists")
+            if self.conn.execute("UPDATE users SET name = ? WHERE name = ?", (new, old)).rowcount == 0:
+                raise StoreError(f"no user named {old!r}")
+            audit_log.append(self.conn, self._clock(), "user.rename", new, "ok", None, None, f"was {old}"[:200])
+            self._changed()
+
+    # ------------------------------------------------------------------------------------- audit and lockout
+    def audit(self, event: str, *, user: str | None, decision: str, score_bucket: str | None = None,
+              latency_ms: float | None = None, detail: str = "") -> None:
+        """Append one audit record (no biometric data: a score bucket, never a score or template)."""
+        with self._lock, db.errors(self.path):
+            audit_log.append(self.conn, self._clock(), event, user, decision, score_bucket, latency_ms, detail)
+
+    def audit_tail(self, n: int = 20) -> list[audit_log.AuditRecord]:
+        with self._lock, db.errors(self.path):
+            return audit_log.tail(self.conn, n)
+
+    def lockout_remaining(self, subject: str, now: float) -> float:
+        """Seconds ``subject`` is still locked out at wall-clock ``now`` (0 = free to try)."""
+        with self._lock, db.errors(self.path):
+            return lockout.remaining(lockout.load(self.conn, subject), now)
+
+    def record_failure(self, subject: str, now: float) -> float:
+        """Count a failed attempt; returns the lockout seconds it starts (0 if none)."""
+        with self._lock, db.errors(self.path), self._write():
+            state, seconds = lockout.after_failure(lockout.load(self.conn, subject), now, self.lockout_config)
+            lockout.save(self.conn, subject, state)
+            return seconds
+
+    def record_success(self, subject: str) -> None:
+        with self._lock, db.errors(self.path), self._write():
+            lockout.clear(self.conn, subject)
+
+    # --------------------------------------------------------------------------------- check, keys, backup
+    def check(self) -> CheckReport:
+        """Verify every record; reports damage, changes nothing."""
+        with self._lock, db.errors(self.path):
+            return run_check(self.conn, str(self.path), self._key)
+
+    def rotate_key(self, new_key: bytes, *, passphrase: object = SAME) -> int:
+        """Re-seal everything with ``new_key`` in one transaction, then replace ``store.key`` atomically.
+
+        ``passphrase``: protect the new key file with it (None: raw key file; default: like the current one).
+        Returns the number of templates re-sealed.
+        """
+        phrase = self._passphrase if passphrase is SAME else passphrase
+        if phrase is not None and not isinstance(phrase, str):
+            raise KeyError_("the passphrase must be text")
+        with self._lock, db.errors(self.path):
+            manage = self._key_from_file or (self.state_dir / KEY_FILE).exists()
+            count = rotation.rotate(self.conn, self.state_dir, self._key, new_key, manage, phrase, self._clock())
+            self._key = check_key(new_key)
+            self._passphrase = phrase
+            self._cache.clear()
+            return count
+
+    def export_backup(self, path: Path, passphrase: str) -> int:
+        """Write an encrypted, authenticated backup of all users and templates; returns the template count."""
+        from device.store import backup
+
+        with self._lock, db.errors(self.path):
+            count = backup.export_to(self.conn, self._key, Path(path), passphrase)
+            audit_log.append(self.conn, self._clock(), "store.export", None, "ok", None, None,
+                             f"{count} templates")
+            return count
+
+    def import_backup(self, path: Path, passphrase: str, *, replace: bool = False) -> int:
+        """Add the users of a backup in one transaction (``replace`` overwrites same-named users)."""
+        from device.store import backup
+
+        with self._lock, db.errors(self.path):
+            count = backup.import_from(self.conn, self._key, Path(path), passphrase, replace, self._clock())
+            self._cache.clear()
+            return count
