@@ -1,0 +1,78 @@
+"""``biolock keys``: create the store key and rotate it."""
+
+from __future__ import annotations
+
+import click
+
+_PASSPHRASE_HELP = ("Protect the key file with a passphrase (read from $BIOLOCK_NEW_PASSPHRASE, else asked for). "
+                    "The daemon then needs $BIOLOCK_PASSPHRASE or the systemd credential biolock-passphrase.")
+
+
+@click.group("keys")
+def command() -> None:
+    """Create and rotate the key that encrypts the templates.
+
+    \b
+    Example:
+      biolock keys init
+      biolock keys rotate --passphrase
+    """
+
+
+@command.command("init")
+@click.option("--passphrase", "use_passphrase", is_flag=True, help=_PASSPHRASE_HELP)
+@click.pass_obj
+def init(app, use_passphrase: bool) -> None:
+    """Create a new random store key (store.key, mode 0600) and an empty store; never overwrites a key.
+
+    \b
+    Example:
+      biolock --state-dir /var/lib/biolock keys init
+    """
+    from device.errors import KeyError_
+    from device.store.cli_support import ask_passphrase
+    from device.store.keys import KEY_FILE
+    from device.store.templatestore import TemplateStore
+
+    state_dir = app.state_dir
+    if (state_dir / KEY_FILE).exists():
+        raise KeyError_(f"{state_dir / KEY_FILE} already exists; use `biolock keys rotate` to change it")
+    if (state_dir / "store.db").exists():
+        raise KeyError_(f"a store already exists in {state_dir} but its key file is missing: restore the key "
+                        "(a new key cannot open the existing templates)")
+    phrase = ask_passphrase("New passphrase", "BIOLOCK_NEW_PASSPHRASE", confirm=True) if use_passphrase else None
+    with TemplateStore.open(state_dir, passphrase=phrase, lockout_config=app.config.lockout) as store:
+        click.echo(f"created {state_dir / KEY_FILE} (key id {store.key_id}) and {store.path}")
+
+
+@command.command("rotate")
+@click.option("--passphrase", "use_passphrase", is_flag=True, help=_PASSPHRASE_HELP)
+@click.option("--no-passphrase", "drop_passphrase", is_flag=True, help="Write the new key file without one.")
+@click.pass_obj
+def rotate(app, use_passphrase: bool, drop_passphrase: bool) -> None:
+    """Re-encrypt every template with a new random key in one transaction, then replace store.key.
+
+    Without --passphrase/--no-passphrase the new key file is protected like the current one. An interrupted
+    rotation is finished or undone automatically on the next open. Make a new backup afterwards if you keep
+    copies of the key file.
+
+    \b
+    Example:
+      biolock keys rotate
+    """
+    from device.errors import KeyError_
+    from device.store.cli_support import ask_passphrase, open_store
+    from device.store.keys import generate_key
+    from device.store.templatestore import SAME
+
+    if use_passphrase and drop_passphrase:
+        raise KeyError_("choose one of --passphrase and --no-passphrase")
+    phrase: object = SAME
+    if use_passphrase:
+        phrase = ask_passphrase("New passphrase", "BIOLOCK_NEW_PASSPHRASE", confirm=True)
+    elif drop_passphrase:
+        phrase = None
+    with open_store(app) as store:
+        old = store.key_id
+        count = store.rotate_key(generate_key(), passphrase=phrase)
+        click.echo(f"rotated key {old} -> {store.key_id}: {count} templates re-encrypted")
