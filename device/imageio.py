@@ -40,7 +40,7 @@ class ImageInfo:
     width: int
     height: int
     channels: int
-    bit_depth: int  # bits per channel as stored: 8, 16 or 32
+    bit_depth: int  # bits per channel as stored (1, 4, 8, 16, ...; from the header where the format has one)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -167,6 +167,18 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def probe_image(path: str | Path) -> ImageInfo:
     """Decode a file fully (so corrupt files are caught) and describe how it is stored."""
-    image, fmt = _decode_raw(_read_bytes(Path(path)), str(path))
+    data = _read_bytes(Path(path))
+    image, fmt = _decode_raw(data, str(path))
     channels = 1 if image.ndim == 2 else int(image.shape[2])
-    return ImageInfo(fmt, int(image.shape[1]), int(image.shape[0]), channels, image.dtype.itemsize * 8)
+    bits = _stored_bits(data, fmt) or image.dtype.itemsize * 8
+    return ImageInfo(fmt, int(image.shape[1]), int(image.shape[0]), channels, bits)
+
+
+def _stored_bits(data: bytes, fmt: str) -> int | None:
+    """Bits per channel as the file stores them (PNG/BMP headers), e.g. 4 for a 16-grey-level BMP."""
+    if fmt == "png" and len(data) >= 26:
+        return int(data[24])
+    if fmt == "bmp" and len(data) >= 30:
+        (bits,) = struct.unpack_from("<H", data, 28)
+        return int(bits) if bits <= 8 else int(bits) // (4 if bits == 32 else 3 if bits == 24 else 1)
+    return None
