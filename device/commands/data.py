@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -13,3 +15,35 @@ def command() -> None:
     Example:
       biolock data info ../shared/data
     """
+
+
+@command.command("info")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of text.")
+@click.option(
+    "--layout",
+    type=click.Choice(["auto", "manifest", "fvc", "socofing", "sdumla", "folder"]),
+    default="auto",
+    show_default=True,
+    help="Force a folder layout instead of detecting it.",
+)
+@click.option("--subsets", is_flag=True, help="Report each sensor subset (e.g. FVC DB1_B) on its own.")
+@click.option("--no-check", is_flag=True, help="Do not decode the images (fast; sizes and depths unknown).")
+def info(path: Path, as_json: bool, layout: str, subsets: bool, no_check: bool) -> None:
+    """Show what a dataset folder or manifest.csv holds: identities x impressions, image sizes, formats,
+    bit depths, and the files that cannot be read (with the reason).
+
+    \b
+    Example:
+      biolock data info ../shared/data
+      biolock data info ~/SOCOFing --json
+    """
+    import json
+
+    from training.data.info import format_text, summarize, to_json
+    from training.data.loaders import load_dataset
+
+    index = load_dataset(path, layout=layout)
+    summaries = summarize(index, check=not no_check, split=subsets, progress=not as_json)
+    click.echo(json.dumps(to_json(summaries), indent=2) if as_json else format_text(summaries))
+
