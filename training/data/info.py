@@ -43,7 +43,8 @@ def summarize(
     from tqdm import tqdm
 
     parts = index.subsets() if split else index.datasets()
-    bar = tqdm(total=len(index), unit="img", desc="reading", disable=None if (progress and check) else True, leave=False)
+    show = None if (progress and check) else True  # None: tqdm shows the bar only on a terminal
+    bar = tqdm(total=len(index), unit="img", desc="reading", disable=show, leave=False)
     summaries = []
     for name, part in parts.items():
         summaries.append(_summarize_one(name, part, check, bar))
