@@ -55,6 +55,7 @@ class SensorConfig:
     burst: int = ranged(5, min=1, max=60)
     # replay: a folder or manifest.csv of images presented in order
     path: Path | None = None
+    loop: bool = False  # replay: start again after the last image
 
 
 @dataclass(frozen=True)
