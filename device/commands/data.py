@@ -47,3 +47,9 @@ def info(path: Path, as_json: bool, layout: str, subsets: bool, no_check: bool) 
     summaries = summarize(index, check=not no_check, split=subsets, progress=not as_json)
     click.echo(json.dumps(to_json(summaries), indent=2) if as_json else format_text(summaries))
 
+
+from training.synth.cli import calibrate as _calibrate  # noqa: E402  (light: click only at import time)
+from training.synth.cli import synth as _synth  # noqa: E402
+
+command.add_command(_synth)
+command.add_command(_calibrate)

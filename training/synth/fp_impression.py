@@ -1,0 +1,119 @@
+"""One impression of a master print: placement, elastic distortion, skin condition, contact and sensor noise.
+
+Why each step (after Cappelli, Maio and Maltoni's SFinGe):
+- placement: a finger lands shifted and turned (rotation kept within +-25 degrees);
+- elastic distortion: skin near the contact centre sticks to the platen, skin further out is dragged; modelled as
+  a smooth random displacement field that grows with distance from the contact centre (Cappelli et al. 2001);
+- pressure and moisture: dry skin gives thin, broken ridges; wet skin or high pressure gives thick, merged ones;
+- partial contact: only an elliptical part of the fingertip touches, shifted from the centre;
+- sensor: background, grey levels, optical blur, noise, and the sensor's grey depth.
+Every draw comes from the impression's own ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from training.synth.fingerprint import MasterPrint
+from training.synth.profiles import Profile, quantize
+
+MAX_ROTATION_DEG = 25.0
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How the finger sits on the sensor for one impression."""
+
+    rotation_deg: float
+    shift: tuple[float, float]  # px at 500 dpi, of the finger centre from the sensor centre
+    distortion_px: float
+    moisture: float  # < 0 dry, > 0 wet
+    pressure: float  # 0..1
+
+
+def draw_placement(rng: np.random.Generator, profile: Profile) -> Placement:
+    """Random placement and skin condition; small sensors see larger relative shifts."""
+    rot = float(np.clip(rng.normal(0, 9.0), -MAX_ROTATION_DEG, MAX_ROTATION_DEG))
+    spread = 22.0 if profile.width * 500 / profile.dpi >= 250 else 35.0
+    shift = (float(rng.normal(0, spread)), float(rng.normal(0, spread)))
+    return Placement(rot, shift, float(rng.uniform(3.0, 9.0)), float(rng.normal(0, 0.35)),
+                     float(rng.uniform(0.45, 1.0)))
+
+
+def _smooth_field(shape: tuple[int, int], rng: np.random.Generator, cells: int = 4) -> np.ndarray:
+    """A smooth random field in about [-1, 1]: a coarse random grid, upsampled bicubically."""
+    grid = rng.normal(0, 1, (cells, cells)).astype(np.float32)
+    return cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def sampling_maps(master: MasterPrint, profile: Profile, place: Placement,
+                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """For every sensor pixel, the master coordinates it sees (cv2.remap maps)."""
+    h, w = profile.height, profile.width
+    mh, mw = master.ridges.shape
+    scale = 500.0 / profile.dpi
+    v, u = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (u - (w - 1) / 2) * scale - place.shift[0]
+    v = (v - (h - 1) / 2) * scale - place.shift[1]
+    a = np.deg2rad(place.rotation_deg)
+    x = np.cos(a) * u - np.sin(a) * v
+    y = np.sin(a) * u + np.cos(a) * v
+    # Elastic distortion: none within ~60 px of the contact centre, full strength beyond ~160 px.
+    r = np.sqrt(x * x + y * y)
+    brake = np.clip((r - 60.0) / 100.0, 0.0, 1.0)
+    dx = _smooth_field((h, w), rng) * place.distortion_px * brake
+    dy = _smooth_field((h, w), rng) * place.distortion_px * brake
+    return (x + dx + mw / 2).astype(np.float32), (y + dy + mh / 2).astype(np.float32)
+
+
+def contact_region(shape: tuple[int, int], place: Placement, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """Where skin touches: an ellipse that shrinks with low pressure, off-centre, with a soft edge."""
+    h, w = shape
+    v, u = np.mgrid[0:h, 0:w].astype(np.float32)
+    cu = (w - 1) / 2 + place.shift[0] / scale + rng.normal(0, 15) / scale
+    cv_ = (h - 1) / 2 + place.shift[1] / scale + rng.normal(0, 15) / scale
+    ru = (110 + 90 * place.pressure) / scale * rng.uniform(0.85, 1.15)
+    rv = (150 + 110 * place.pressure) / scale * rng.uniform(0.85, 1.15)
+    d = ((u - cu) / ru) ** 2 + ((v - cv_) / rv) ** 2
+    return np.clip((1.0 - d) * 4.0, 0.0, 1.0)
+
+
+def skin_ink(ridges: np.ndarray, place: Placement, rng: np.random.Generator, scale: float) -> np.ndarray:
+    """Ridge contact strength in [0, 1] from the ridge pattern, moisture and pressure."""
+    h, w = ridges.shape
+    bias = 0.45 * place.moisture + 0.25 * (place.pressure - 0.7)  # wet / pressed: thicker ridges
+    local = 0.25 * _smooth_field((h, w), rng, cells=6)  # uneven moisture across the finger
+    ink = 1.0 / (1.0 + np.exp(-4.0 * (ridges + bias + local)))
+    if place.moisture < -0.25:  # dry: ridges break into pieces (pores and gaps along the ridge)
+        grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 1.6 / scale)
+        grain /= float(grain.std()) + 1e-6
+        ink *= np.clip(1.5 + grain + 2.0 * place.moisture, 0.0, 1.0)
+    return ink
+
+
+def render_on_sensor(ink: np.ndarray, contact: np.ndarray, profile: Profile, rng: np.random.Generator) -> np.ndarray:
+    """Grey image on the sensor: background, ridge contrast, illumination, blur, noise, grey depth."""
+    h, w = ink.shape
+    fg = profile.foreground + rng.normal(0, 12)
+    bg = profile.background + rng.normal(0, 8)
+    light = 1.0 + 0.06 * _smooth_field((h, w), rng, cells=3)
+    img = (bg - (bg - fg) * ink * contact) * light
+    if profile.blur > 0:
+        img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), profile.blur)
+    img = img + rng.normal(0, profile.noise, (h, w))
+    return quantize(img, profile.bits)
+
+
+def impression_image(master: MasterPrint, profile: Profile, rng: np.random.Generator) -> np.ndarray:
+    """Render one impression of ``master`` as ``profile`` delivers it (uint8, height x width)."""
+    place = draw_placement(rng, profile)
+    mapx, mapy = sampling_maps(master, profile, place, rng)
+    ridges = cv2.remap(master.ridges, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
+    mask = cv2.remap(master.mask, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    scale = 500.0 / profile.dpi
+    contact = mask * contact_region(ridges.shape, place, rng, scale)
+    ink = skin_ink(ridges, place, rng, scale)
+    return render_on_sensor(ink, contact, profile, rng)
