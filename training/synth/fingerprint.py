@@ -96,7 +96,7 @@ def _filter_bins(theta: np.ndarray, period: np.ndarray) -> list[tuple[np.ndarray
     starts = np.flatnonzero(np.r_[True, flat[1:] != flat[:-1]])
     ends = np.r_[starts[1:], flat.size]
     groups = []
-    for s, e in zip(starts, ends):
+    for s, e in zip(starts, ends, strict=True):
         k = int(flat[s])
         idx = order[s:e]
         r, c = idx // w, idx % w

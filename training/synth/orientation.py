@@ -5,9 +5,11 @@ data. The ridge orientation at point z (complex, image coordinates: x right, y d
 
     theta(z) = theta_inf + 1/2 * (sum_k arg(z - core_k) - sum_k arg(z - delta_k))
 
-which turns by +180 degrees around a core and -180 degrees around a delta (Poincare index +-1/2). The arch class has no singular points, so its field is
-derived from a bump-shaped potential instead (ridges are its level sets). A small low-frequency perturbation
-keeps two identities of the same class from sharing one field.
+which turns by +180 degrees around a core and -180 degrees around a delta (Poincare index +-1/2). The arch
+class has no singular points, so its field is derived from a bump-shaped potential instead (ridges are its
+level sets). A small low-frequency perturbation keeps two identities of the same class from sharing one field.
+Loops get a smooth monotone warp of the angle around the core (a simple form of the Vizcaya-Gerhardt
+correction) that rounds the loop's head.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def zero_pole_field(shape: tuple[int, int], points: SingularPoints, theta_inf: f
     h, w = shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     theta = np.full(shape, theta_inf, dtype=np.float64)
-    for (cx, cy), warp in zip(points.cores, core_warp or (0.0,) * len(points.cores)):
+    for (cx, cy), warp in zip(points.cores, core_warp or (0.0,) * len(points.cores), strict=True):
         angle = np.arctan2(ys - cy, xs - cx)
         # Vizcaya-Gerhardt style correction, smooth form: a monotone warp of the angle rounds a loop's head.
         theta += 0.5 * (angle + warp * np.sin(angle + np.pi / 2))
