@@ -31,12 +31,3 @@ def accept(score: float, threshold: float) -> bool:
     """Accept when ``score >= threshold``; NaN never accepts (fail closed)."""
     return bool(math.isfinite(score) and score >= threshold)
 
-
-def score_bucket(score: float | None, width: float = 0.1) -> str | None:
-    """A coarse score range for the audit log ("0.6-0.7"): enough to tune thresholds, never the template."""
-    if score is None or not math.isfinite(score):
-        return None
-    s = min(max(score, -1.0), 1.0)
-    lo = math.floor(round(s / width, 6)) * width
-    lo = min(lo, 1.0 - width)
-    return f"{lo:.1f}-{lo + width:.1f}"

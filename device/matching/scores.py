@@ -85,3 +85,32 @@ def pairwise(embeddings: np.ndarray) -> np.ndarray:
     """The (n, n) cosine matrix of a set of unit vectors (enrolment agreement check)."""
     e = np.asarray(embeddings, dtype=np.float32)
     return np.clip(e @ e.T, -1.0, 1.0)
+
+
+
+def agreeing_subset(embeddings: np.ndarray, threshold: float, size: int) -> list[int]:
+    """Enrolment agreement: indices of up to ``size`` captures whose every pair scores >= ``threshold``.
+
+    Greedy largest-clique search over the agreement graph (a handful of captures, so it is instant): seeds are
+    tried from the best-connected capture down, so one stray finger among the captures is left out rather than
+    deciding which group is kept. Returns the largest group found, sorted; a single capture agrees with itself.
+    """
+    e = np.asarray(embeddings, dtype=np.float32)
+    n = e.shape[0]
+    if n == 0 or size < 1:
+        return []
+    agree = pairwise(e) >= threshold
+    order = sorted(range(n), key=lambda i: (-int(agree[i].sum()), i))
+    best: list[int] = []
+    for seed in order:
+        group = [seed]
+        for j in order:
+            if len(group) >= size:
+                break
+            if j != seed and all(agree[j, k] for k in group):
+                group.append(j)
+        if len(group) > len(best):
+            best = group
+        if len(best) >= size:
+            break
+    return sorted(best)

@@ -1,0 +1,29 @@
+"""``biolock identify``: 1:N -- who is this? Exit 0 accept, 1 reject, >= 2 error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from device.commands._authcli import JSON_OPTION, MODEL_OPTION, one_image, open_authenticator, report_decision
+
+
+@click.command("identify")
+@click.option("--image", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Identify this image file instead of capturing from the sensor.")
+@MODEL_OPTION
+@JSON_OPTION
+@click.pass_obj
+def command(app, image: Path | None, model: Path | None, as_json: bool) -> None:
+    """Find the enrolled person a capture belongs to (best score at or above the threshold).
+
+    Exits 0 with the user's name when accepted, 1 when nobody matches, 2 or more on errors.
+
+    \b
+    Example:
+      biolock identify --image probe.png
+    """
+    with open_authenticator(app, model) as auth:
+        decision = auth.identify(one_image(app, image))
+    report_decision(decision, as_json)

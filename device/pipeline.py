@@ -1,0 +1,297 @@
+"""The authentication pipeline (contract 9): image -> preprocess -> quality gate -> embed -> match -> decide -> audit.
+
+Why it reads like this: every stage is one named call, timed into ``stages_ms``, so the bench and the audit log
+can say where the time goes. Every doubt fails closed: a locked-out subject, a poor capture, a user with no
+templates for the current model, a model that produces NaN -- none of them accepts. Lockout counters and the
+audit trail live in the template store, so they survive restarts and are shared by the CLI and the daemon.
+
+Lockout subjects: ``verify`` counts failures per claimed user; ``identify`` counts them under one subject
+(``IDENTIFY_SUBJECT``), since an unknown finger claims no one. Poor-quality captures are not failures (the person
+is told what to fix); non-matching comparisons are.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from device.config import Config, EnrolConfig
+from device.errors import BiolockError, ConfigError, ModelError
+from device.inference import Embedder, build_embedder
+from device.matching import accept, agreeing_subset, identify, threshold_for, verify_score
+from device.preprocess import preprocess
+from device.store.audit import score_bucket
+
+IDENTIFY_SUBJECT = "*identify*"
+DISAGREE = "captures disagree: place the same finger again"
+FINGERS = tuple(f"{side}-{digit}" for side in ("left", "right")
+                for digit in ("thumb", "index", "middle", "ring", "little"))
+NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
+
+
+class EnrolmentError(BiolockError):
+    """An enrolment request that cannot be carried out as asked (bad name or finger)."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One verify/identify outcome. ``score`` is NaN when no comparison was made (locked out, poor capture)."""
+
+    accepted: bool
+    user: str | None
+    score: float
+    threshold: float
+    reason: str
+    latency_ms: float
+    stages_ms: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["score"] = None if math.isnan(self.score) else round(self.score, 4)
+        d["latency_ms"] = round(self.latency_ms, 3)
+        d["stages_ms"] = {k: round(v, 3) for k, v in self.stages_ms.items()}
+        return d
+
+
+@dataclass(frozen=True)
+class CaptureFeedback:
+    """Told after every enrolment capture, so a UI can say "lift and place again" or what to fix."""
+
+    index: int
+    ok: bool
+    message: str
+    good: int
+    needed: int
+
+
+@dataclass(frozen=True)
+class EnrolResult:
+    ok: bool
+    user: str
+    finger: str
+    stored: int
+    attempts: int
+    rejected: list[tuple[int, str]]
+    reason: str | None = None
+    duplicate_of: str | None = None
+
+
+class Authenticator:
+    """Enrol, verify and identify against the template store with one embedder and one decision threshold."""
+
+    def __init__(self, embedder: Embedder, store: Any, *, modality: str, security: str = "balanced",
+                 enrol: EnrolConfig | None = None, clock: Callable[[], float] = time.time,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
+        card = embedder.card
+        if card.modality != modality:
+            raise ModelError(f"{card.path}: a {card.modality} model cannot serve modality {modality!r}")
+        self.embedder, self.store, self.modality = embedder, store, modality
+        self.card = card
+        self.security = security
+        self.threshold = threshold_for(card.thresholds, security)
+        self.agreement_threshold = threshold_for(card.thresholds, "convenient")
+        self.enrol_config = enrol or EnrolConfig()
+        self._clock, self._timer = clock, timer
+
+    @classmethod
+    def from_config(cls, config: Config, state_dir: Path, *, card_path: Path | None = None,
+                    key: bytes | None = None, clock: Callable[[], float] = time.time) -> Authenticator:
+        """Build from the validated configuration: the configured backend and card, the store in ``state_dir``."""
+        modality = config.device.modality
+        if modality not in ("fingerprint", "vein"):
+            raise ConfigError(f"device.modality = {modality!r} is served by the fusion pipeline, not Authenticator")
+        from device.store import TemplateStore
+
+        embedder = build_embedder(config.inference, card_path, modality=modality, state_dir=state_dir)
+        try:
+            store = TemplateStore.open(Path(state_dir), key, lockout_config=config.lockout)
+        except BaseException:
+            embedder.close()
+            raise
+        return cls(embedder, store, modality=modality, security=config.matching.security, enrol=config.enrol,
+                   clock=clock)
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    # --- stages ---------------------------------------------------------------------------------------------
+
+    def _probe(self, image: np.ndarray, stages: dict[str, float]) -> tuple[np.ndarray | None, str | None]:
+        """Preprocess, quality gate and embed one capture: (embedding, None) or (None, the quality reason)."""
+        t = self._timer()
+        prep = preprocess(image, self.modality, self.card.input_size)
+        stages["preprocess"] = (self._timer() - t) * 1000
+        if prep.preprocessing_id != self.card.preprocessing:
+            raise ModelError(f"{self.card.path}: model expects {self.card.preprocessing}, "
+                             f"preprocessing gave {prep.preprocessing_id}")
+        if not prep.quality.ok:
+            return None, prep.quality.reason or "poor quality capture"
+        t = self._timer()
+        vector = self.embedder.embed(prep.image)
+        stages["embed"] = (self._timer() - t) * 1000
+        return vector, None
+
+    def _finish(self, event: str, subject: str, user: str | None, score: float, reason: str, accepted: bool,
+                counted: bool, start: float, stages: dict[str, float]) -> Decision:
+        """Decide, update lockout counters, audit; the Decision carries the time up to the decision."""
+        now = self._clock()
+        if counted and accepted:
+            self.store.record_success(subject)
+        elif counted:
+            locked = self.store.record_failure(subject, now)
+            if locked > 0:
+                reason = f"{reason}; too many failures, locked for {locked:.0f} s"
+        latency = (self._timer() - start) * 1000
+        decision = Decision(accepted, user if accepted or event == "verify" else None, score, self.threshold,
+                            reason, latency, stages)
+        self.store.audit(event, user=user if event == "verify" or accepted else None,
+                         decision="accept" if accepted else "reject", score_bucket=score_bucket(
+                             None if math.isnan(score) else score), latency_ms=round(latency, 3), detail=reason[:200])
+        return decision
+
+    def _locked(self, subject: str) -> float:
+        return float(self.store.lockout_remaining(subject, self._clock()))
+
+    # --- decisions ------------------------------------------------------------------------------------------
+
+    def verify(self, name: str, image: np.ndarray) -> Decision:
+        """1:1: does ``image`` match any enrolled sample of ``name`` (current model only)?"""
+        start, stages = self._timer(), {}
+        left = self._locked(name)
+        if left > 0:
+            return self._finish("verify", name, name, math.nan, f"locked out: try again in {math.ceil(left)} s",
+                                False, False, start, stages)
+        vector, problem = self._probe(image, stages)
+        if vector is None:
+            return self._finish("verify", name, name, math.nan, problem or "poor capture", False, False, start, stages)
+        t = self._timer()
+        templates = self.store.user_templates(name, self.modality, self.model_id)
+        stages["store"] = (self._timer() - t) * 1000
+        if len(templates) == 0:
+            reason = "not enrolled"
+            if self.store.has_user(name):
+                reason = "needs re-enrolment: enrolled with another model" if name in self.stale_users() else (
+                    f"no {self.modality} templates enrolled")
+            return self._finish("verify", name, name, math.nan, reason, False, True, start, stages)
+        t = self._timer()
+        score = verify_score(vector, templates)
+        stages["match"] = (self._timer() - t) * 1000
+        ok = accept(score, self.threshold)
+        return self._finish("verify", name, name, score, "match" if ok else "no match", ok, True, start, stages)
+
+    def identify(self, image: np.ndarray) -> Decision:
+        """1:N: the best-matching enrolled user, accepted only at or above the threshold."""
+        start, stages = self._timer(), {}
+        left = self._locked(IDENTIFY_SUBJECT)
+        if left > 0:
+            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan,
+                                f"locked out: try again in {math.ceil(left)} s", False, False, start, stages)
+        vector, problem = self._probe(image, stages)
+        if vector is None:
+            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, problem or "poor capture", False,
+                                False, start, stages)
+        t = self._timer()
+        gallery = self.store.gallery(self.modality, self.model_id)
+        stages["store"] = (self._timer() - t) * 1000
+        t = self._timer()
+        best = identify(vector, gallery.matrix, gallery.users, top=1)
+        stages["match"] = (self._timer() - t) * 1000
+        if not best:
+            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, "nobody enrolled", False, True,
+                                start, stages)
+        ok = accept(best[0].score, self.threshold)
+        return self._finish("identify", IDENTIFY_SUBJECT, best[0].user if ok else None, best[0].score,
+                            "match" if ok else "no match", ok, True, start, stages)
+
+    def stale_users(self) -> list[str]:
+        """Users whose templates belong to another model: listed for re-enrolment, never matched."""
+        return list(self.store.stale_users({self.modality: self.model_id}))
+
+    # --- enrolment ------------------------------------------------------------------------------------------
+
+    def enroll(self, name: str, finger: str, images: Iterable[np.ndarray],
+               on_capture: Callable[[CaptureFeedback], None] | None = None) -> EnrolResult:
+        """Take captures until ``enrol.captures`` good ones agree, refuse duplicates, store all or nothing."""
+        if not isinstance(name, str) or not NAME_RE.match(name) or name != name.strip():
+            raise EnrolmentError(f"invalid user name {name!r}: 1-64 printable characters, no surrounding spaces")
+        if finger not in FINGERS:
+            raise EnrolmentError(f"unknown finger {finger!r}; choose one of: {', '.join(FINGERS)}")
+        need, limit = self.enrol_config.captures, self.enrol_config.max_attempts
+        good: list[np.ndarray] = []  # every usable capture, by attempt number in ``good_at``
+        good_at: list[int] = []
+        group: list[int] = []  # the largest set of mutually agreeing captures so far
+        rejected: list[tuple[int, str]] = []
+        attempts = 0
+
+        def tell(index: int, ok: bool, message: str) -> None:
+            if on_capture is not None:
+                on_capture(CaptureFeedback(index, ok, message, len(group), need))
+
+        for image in images:
+            attempts += 1
+            vector, problem = self._probe(image, {})
+            if vector is None:
+                rejected.append((attempts, problem or "poor capture"))
+                tell(attempts, False, problem or "poor capture")
+            else:
+                good.append(vector)
+                good_at.append(attempts)
+                group = agreeing_subset(np.stack(good), self.agreement_threshold, need)
+                if len(good) - 1 in group or len(good) == 1:
+                    tell(attempts, True, "good capture: lift and place again" if len(group) < need else "done")
+                else:
+                    tell(attempts, False, DISAGREE)
+            if len(group) >= need or attempts >= limit:
+                break
+        chosen = set(group)
+        rejected += [(at, DISAGREE) for i, at in enumerate(good_at) if i not in chosen]
+        rejected.sort()
+        if len(group) < need:
+            reason = f"only {len(group)} of {need} agreeing good captures after {attempts} attempts"
+            self.store.audit("enrol", user=name, decision="failed", detail=reason[:200])
+            return EnrolResult(False, name, finger, 0, attempts, rejected, reason)
+        good = [good[i] for i in group]
+        matrix = np.stack(good)
+        other = self._duplicate_of(name, matrix)
+        if other is not None:
+            reason = "this finger is already enrolled to another user"
+            self.store.audit("enrol", user=name, decision="duplicate", detail=reason)
+            return EnrolResult(False, name, finger, 0, attempts, rejected, reason, duplicate_of=other)
+        self.store.enroll(name, finger, self.modality, self.model_id, list(matrix))  # atomic; audits itself
+        return EnrolResult(True, name, finger, len(good), attempts, rejected)
+
+    def _duplicate_of(self, name: str, matrix: np.ndarray) -> str | None:
+        """Another user any capture matches at the operating threshold (1:N duplicate check), else None."""
+        gallery = self.store.gallery(self.modality, self.model_id)
+        users = list(gallery.users)
+        if not users:
+            return None
+        keep = np.array([u != name for u in users], dtype=bool)
+        if not keep.any():
+            return None
+        others, sub = [u for u, k in zip(users, keep, strict=True) if k], np.asarray(gallery.matrix)[keep]
+        for vector in matrix:
+            best = identify(vector, sub, others, top=1)
+            if best and accept(best[0].score, self.threshold):
+                return best[0].user
+        return None
+
+    def close(self) -> None:
+        try:
+            self.embedder.close()
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Authenticator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

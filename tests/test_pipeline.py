@@ -1,0 +1,237 @@
+"""The authentication pipeline end to end: real preprocessing, real LiteRT int8 model, real encrypted store."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from models_fixture import finger_image, fixture_models, model_dir  # noqa: F401 - fixtures
+
+from device.config import Config, EnrolConfig, InferenceConfig, LockoutConfig, MatchingConfig
+from device.errors import ConfigError, ModelError
+from device.inference import build_embedder
+from device.inference.card import load_card
+from device.pipeline import FINGERS, Authenticator, EnrolmentError
+from device.store import TemplateStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Clock:
+    def __init__(self, t: float = 1_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_auth(card: Path, state: Path, clock: Clock | None = None, security: str = "balanced",
+              captures: int = 3, max_attempts: int = 8, lockout: LockoutConfig | None = None) -> Authenticator:
+    config = Config(inference=InferenceConfig(model=card), matching=MatchingConfig(security=security),
+                    enrol=EnrolConfig(captures=captures, max_attempts=max_attempts),
+                    lockout=lockout or LockoutConfig())
+    return Authenticator.from_config(config, state, clock=clock or Clock())
+
+
+def impressions(identity: int, n: int, start: int = 0) -> list[np.ndarray]:
+    return [finger_image(identity, i) for i in range(start, start + n)]
+
+
+@pytest.fixture
+def auth(fixture_models, tmp_path):  # noqa: F811
+    a = make_auth(fixture_models.int8_card, tmp_path / "state")
+    yield a
+    a.close()
+
+
+def test_enrol_then_verify_and_identify(auth):
+    seen = []
+    result = auth.enroll("alice", "right-index", impressions(1, 3), on_capture=seen.append)
+    assert result.ok and result.stored == 3 and result.attempts == 3, result
+    assert [f.ok for f in seen] == [True, True, True] and seen[-1].good == 3
+    assert auth.enroll("bob", "left-thumb", impressions(2, 3)).ok
+
+    d = auth.verify("alice", finger_image(1, 7))
+    assert d.accepted and d.user == "alice" and d.score >= d.threshold and d.reason == "match"
+    assert {"preprocess", "embed", "store", "match"} <= set(d.stages_ms) and d.latency_ms > 0
+
+    d = auth.verify("alice", finger_image(2, 7))  # bob's finger claiming to be alice
+    assert not d.accepted and d.score < d.threshold and d.reason == "no match"
+
+    d = auth.identify(finger_image(2, 9))
+    assert d.accepted and d.user == "bob"
+    d = auth.identify(finger_image(3, 0))  # never enrolled
+    assert not d.accepted and d.user is None and not math.isnan(d.score)
+
+    events = [(r.event, r.decision) for r in auth.store.audit_tail(10)]
+    assert ("verify", "accept") in events and ("verify", "reject") in events and ("identify", "accept") in events
+    assert all("[" not in r.detail for r in auth.store.audit_tail(50))  # no vectors in the audit detail
+
+
+def test_threshold_comes_from_card_and_security_level(fixture_models, tmp_path):  # noqa: F811
+    card = load_card(fixture_models.int8_card)
+    for level, key in (("secure", "2e-5"), ("balanced", "1e-4"), ("convenient", "1e-3")):
+        a = make_auth(fixture_models.int8_card, tmp_path / level, security=level)
+        assert a.threshold == card.thresholds[key]
+        a.close()
+
+
+def test_unknown_user_and_nobody_enrolled_reject(auth):
+    d = auth.identify(finger_image(4, 0))
+    assert not d.accepted and d.reason == "nobody enrolled"
+    d = auth.verify("nobody", finger_image(4, 0))
+    assert not d.accepted and d.reason == "not enrolled"
+
+
+def test_poor_quality_is_rejected_with_reason_and_not_counted(auth):
+    assert auth.enroll("alice", "right-index", impressions(1, 3)).ok
+    blank = np.full((288, 256), 255, np.uint8)
+    for _ in range(8):  # more than max_failures: must not lock anyone out
+        d = auth.verify("alice", blank)
+        assert not d.accepted and math.isnan(d.score) and d.reason and "match" not in d.reason
+    assert auth.verify("alice", finger_image(1, 5)).accepted
+
+
+def test_lockout_after_five_failures_grows_and_persists(fixture_models, tmp_path):  # noqa: F811
+    clock = Clock()
+    state = tmp_path / "state"
+    a = make_auth(fixture_models.int8_card, state, clock)
+    assert a.enroll("alice", "right-index", impressions(1, 3)).ok
+    wrong = finger_image(9, 0)
+    reasons = [a.verify("alice", wrong).reason for _ in range(5)]
+    assert "locked for 30 s" in reasons[-1] and all("locked" not in r for r in reasons[:-1])
+    d = a.verify("alice", finger_image(1, 4))  # the right finger, but locked: no comparison at all
+    assert not d.accepted and d.reason.startswith("locked out") and math.isnan(d.score)
+    a.close()
+
+    b = make_auth(fixture_models.int8_card, state, clock)  # a restart keeps the lockout
+    assert b.verify("alice", finger_image(1, 4)).reason.startswith("locked out")
+    clock.t += 31
+    for _ in range(5):
+        d = b.verify("alice", wrong)
+    assert "locked for 60 s" in d.reason  # the repeat lockout is twice as long
+    clock.t += 61
+    assert b.verify("alice", finger_image(1, 4)).accepted
+    assert b.store.lockout_remaining("alice", clock.t) == 0
+    b.close()
+
+
+def test_enrolment_drops_poor_and_disagreeing_captures(auth):
+    blank = np.zeros((288, 256), np.uint8)
+    captures = [finger_image(1, 0), blank, finger_image(5, 0), finger_image(1, 1), finger_image(1, 2)]
+    seen = []
+    result = auth.enroll("alice", "right-index", captures, on_capture=seen.append)
+    assert result.ok and result.stored == 3 and result.attempts == 5
+    reasons = dict(result.rejected)
+    assert reasons[2].startswith("too dark") and "disagree" in reasons[3]
+    assert [f.ok for f in seen] == [True, False, False, True, True]
+    assert auth.verify("alice", finger_image(1, 6)).accepted
+    assert not auth.verify("alice", finger_image(5, 6)).accepted  # the stray finger was not stored
+
+
+def test_enrolment_fails_cleanly_when_captures_run_out(auth):
+    result = auth.enroll("alice", "right-index", [finger_image(1, 0), np.zeros((288, 256), np.uint8)])
+    assert not result.ok and result.stored == 0 and "only 1 of 3" in result.reason
+    assert not auth.store.has_user("alice")
+
+
+def test_enrolment_stops_at_max_attempts(auth):
+    endless = (np.zeros((288, 256), np.uint8) for _ in range(10_000))
+    result = auth.enroll("alice", "right-index", endless)
+    assert not result.ok and result.attempts == auth.enrol_config.max_attempts
+
+
+def test_duplicate_finger_is_refused(auth):
+    assert auth.enroll("alice", "right-index", impressions(1, 3)).ok
+    result = auth.enroll("mallory", "left-index", impressions(1, 3, start=3))
+    assert not result.ok and result.duplicate_of == "alice" and "already enrolled" in result.reason
+    assert not auth.store.has_user("mallory")
+    # the same person re-enrolling their own finger is fine (replaces that finger's templates)
+    assert auth.enroll("alice", "right-index", impressions(1, 3, start=3)).ok
+
+
+@pytest.mark.parametrize("name,finger", [("", "right-index"), (" bob", "right-index"), ("bob", "nose"),
+                                         ("a\nb", "right-index")])
+def test_bad_name_or_finger_is_a_typed_error(auth, name, finger):
+    with pytest.raises(EnrolmentError):
+        auth.enroll(name, finger, impressions(1, 3))
+    assert "right-index" in FINGERS
+
+
+def test_stale_templates_are_listed_and_never_matched(fixture_models, tmp_path):  # noqa: F811
+    state = tmp_path / "state"
+    old = make_auth(fixture_models.float_card, state)  # "model A"
+    assert old.enroll("alice", "right-index", impressions(1, 3)).ok
+    old.close()
+    new = make_auth(fixture_models.int8_card, state)  # model changed: alice must re-enrol
+    assert new.stale_users() == ["alice"]
+    d = new.verify("alice", finger_image(1, 5))
+    assert not d.accepted and "re-enrol" in d.reason
+    assert not new.identify(finger_image(1, 5)).accepted
+    assert new.enroll("alice", "right-index", impressions(1, 3)).ok
+    assert new.verify("alice", finger_image(1, 5)).accepted
+    new.close()
+
+
+def test_nan_model_fails_closed(fixture_models, tmp_path):  # noqa: F811
+    state = tmp_path / "state"
+    good = make_auth(fixture_models.int8_card, state)
+    assert good.enroll("alice", "right-index", impressions(1, 3)).ok
+    good.close()
+    bad = make_auth(fixture_models.nan_card, state)
+    with pytest.raises(ModelError, match="NaN"):
+        bad.verify("alice", finger_image(1, 4))
+    with pytest.raises(ModelError, match="NaN"):
+        bad.enroll("bob", "right-index", impressions(2, 3))
+    assert not bad.store.has_user("bob")
+    bad.close()
+
+
+def test_model_card_modality_mismatch_and_fusion_are_config_errors(fixture_models, tmp_path):  # noqa: F811
+    embedder = build_embedder(InferenceConfig(), fixture_models.int8_card)
+    with pytest.raises(ModelError, match="cannot serve"):
+        Authenticator(embedder, store=None, modality="vein")
+    embedder.close()
+    with pytest.raises(ConfigError, match="fusion"):
+        Authenticator.from_config(Config(device=Config().device.__class__(modality="fusion")), tmp_path)
+
+
+def test_daemon_and_cli_share_the_store_and_cli_never_imports_tensorflow(fixture_models, tmp_path):  # noqa: F811
+    """A 'daemon' Authenticator stays open while a separate CLI process enrols and verifies in the same store."""
+    state = tmp_path / "state"
+    daemon = make_auth(fixture_models.int8_card, state)
+    assert daemon.enroll("alice", "right-index", impressions(1, 3)).ok
+    images = []
+    for i in range(3):
+        p = tmp_path / f"bob{i}.png"
+        cv2.imwrite(str(p), finger_image(2, i))
+        images += ["--image", str(p)]
+    probe = tmp_path / "probe.png"
+    cv2.imwrite(str(probe), finger_image(1, 8))
+    cfg = tmp_path / "biolock.toml"
+    cfg.write_text(f'[inference]\nmodel = "{fixture_models.int8_card}"\n[enrol]\ncaptures = 3\n')
+    env = {**os.environ, "BIOLOCK_STATE_DIR": str(state)}
+    code = (
+        "import sys, json; from click.testing import CliRunner; from device.cli import main;"
+        f"cfg = {str(cfg)!r};"
+        f"r1 = CliRunner().invoke(main, ['--config', cfg, 'enroll', 'bob', '--finger', 'left-index', *{images!r}]);"
+        f"r2 = CliRunner().invoke(main, ['--config', cfg, 'verify', 'alice', '--image', {str(probe)!r}, '--json']);"
+        "print(json.dumps([r1.exit_code, r1.output, r2.exit_code, r2.output, 'tensorflow' in sys.modules]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    enrol_rc, enrol_out, verify_rc, verify_out, tf_loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert enrol_rc == 0, enrol_out
+    assert verify_rc == 0 and json.loads(verify_out)["accepted"] is True, verify_out
+    assert tf_loaded is False
+    d = daemon.identify(finger_image(2, 6))  # the daemon sees the CLI's enrolment (cache invalidated)
+    assert d.accepted and d.user == "bob"
+    daemon.close()
