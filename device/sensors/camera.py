@@ -163,12 +163,14 @@ class CameraSensor(Sensor):
             try:
                 grey = self._read()
             except ReplayExhaustedError:
-                if candidates:
+                if candidates or (frames and black == frames):
                     break
                 raise
             frames += 1
             if is_black(grey):
                 black += 1
+                if black >= self.burst and not candidates:
+                    break  # a whole burst of black frames: the light is off, waiting longer will not help
             elif finger_present(grey):
                 candidates.append(grey)
             elif candidates:

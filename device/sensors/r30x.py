@@ -174,7 +174,7 @@ class R30xSensor(Sensor):
             self._rx += self._read_some()
 
     def _drain(self, quiet_s: float = 0.1, max_s: float = 2.0) -> None:
-        """Discard input until the line has been quiet for ``quiet_s`` (after an error: start the next command clean)."""
+        """Discard input until the line is quiet for ``quiet_s`` (after an error: start the next command clean)."""
         self._rx.clear()
         if self._ser is None:
             return
