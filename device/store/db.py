@@ -135,7 +135,11 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection, path: Path | str) -> int:
-    """Bring the schema up to date in one transaction; returns the version reached."""
+    """Bring the schema up to date in one transaction; returns the version reached.
+
+    An up-to-date store is only read (no write lock), so opening never waits for a busy writer."""
+    if schema_version(conn) == SCHEMA_VERSION:
+        return SCHEMA_VERSION
     with transaction(conn):
         current = schema_version(conn)
         if current > SCHEMA_VERSION:
