@@ -1,0 +1,251 @@
+"""The host end of the lock link: a small state machine over any pyserial port.
+
+States: ``unpaired`` (no key) -> ``paired`` (key loaded, lock not yet greeted) -> ``ready`` (HELLO answered).
+Every request gets a fresh counter (persisted before sending); the answer must be authentic, carry a lock
+counter above every one accepted before (persisted before use) and reference the request's counter. A lost
+answer is handled by resending the *same bytes* (the lock recognises an exact retransmission and repeats its
+cached answer without acting twice), with exponential backoff; after the retries, LinkTimeoutError -- which
+never means "unlocked". Time comes from a passed-in monotonic clock and sleep function.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Collection
+from pathlib import Path
+from typing import Any
+
+from firmware_bridge import frame as F
+from firmware_bridge import messages as M
+from firmware_bridge.counters import FileCounters, MemoryCounters
+from firmware_bridge.errors import (
+    BridgeError,
+    LinkTimeoutError,
+    NackError,
+    PairingError,
+    PayloadError,
+    PortError,
+    StateError,
+)
+from firmware_bridge.firmware import lockproto as P
+from firmware_bridge.pairing import COUNTER_FILE, KEY_FILE, read_key_file, write_key_file
+
+log = logging.getLogger("biolock.lock")
+
+UNPAIRED, PAIRED, READY = "unpaired", "paired", "ready"
+
+
+class Link:
+    """Talks to one lock controller; not thread-safe (one request at a time)."""
+
+    def __init__(
+        self,
+        port: Any,
+        key: bytes | None,
+        counters: MemoryCounters,
+        *,
+        timeout_s: float = 1.0,
+        retries: int = 3,
+        backoff_s: float = 0.05,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.port = port
+        self.key = key
+        self.counters = counters
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.clock = clock
+        self.sleep = sleep
+        self.reader = F.FrameReader()
+        self.state = UNPAIRED if key is None else PAIRED
+        self.stats: Counter[str] = Counter()
+        self.info: M.HelloInfo | None = None
+
+    # --- opening ----------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str, state_dir: Path, *, key_file: Path | None = None, baud: int = 115200,
+             **kwargs: Any) -> Link:
+        """Open ``url`` (device path or pyserial URL) with the key and counters from ``state_dir``."""
+        import serial
+
+        state_dir = Path(state_dir)
+        key_path = Path(key_file) if key_file is not None else state_dir / KEY_FILE
+        key = read_key_file(key_path) if key_path.exists() else None
+        try:
+            port = serial.serial_for_url(url, baudrate=baud, timeout=0.02, write_timeout=2.0)
+        except (serial.SerialException, ValueError, OSError) as exc:
+            raise PortError(f"cannot open lock port {url}: {exc}") from None
+        link = cls(port, key, FileCounters(state_dir / COUNTER_FILE), **kwargs)
+        link.key_path = key_path
+        return link
+
+    key_path: Path | None = None
+
+    def close(self) -> None:
+        try:
+            self.port.close()
+        except Exception as exc:  # closing must not mask the error that made us close
+            log.debug("closing lock port: %s", exc)
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the exchange -----------------------------------------------------------------------------------
+    def _write(self, wire: bytes) -> None:
+        try:
+            self.port.write(wire)
+            self.port.flush()
+        except Exception as exc:
+            raise PortError(f"cannot write to the lock port: {exc}") from None
+
+    def _read_some(self, remaining: float) -> bytes:
+        try:
+            self.port.timeout = min(max(remaining, 0.001), 0.05)
+            waiting = self.port.in_waiting
+            return self.port.read(min(max(waiting, 1), 512))
+        except Exception as exc:
+            raise PortError(f"cannot read from the lock port: {exc}") from None
+
+    def _await(self, ref: int, key: bytes, answers: Collection[int], deadline: float) -> F.Frame | None:
+        """The lock's authentic answer to request ``ref``, or None at the deadline. Rejections are counted."""
+        while True:
+            remaining = deadline - self.clock()
+            if remaining <= 0:
+                return None
+            data = self._read_some(remaining)
+            for item in self.reader.feed(data) if data else ():
+                if isinstance(item, Exception):
+                    self.stats[type(item).__name__] += 1
+                    continue
+                try:
+                    fr = F.unpack(item, key, expect_from_lock=True)
+                    self.counters.accept_rx(fr.counter)
+                    got = M.ref_of(fr.payload)
+                except BridgeError as exc:
+                    self.stats[type(exc).__name__] += 1
+                    continue
+                if got != ref:
+                    self.stats["stale_answer"] += 1
+                    continue
+                if fr.type == M.NACK:
+                    nack = M.parse_nack(fr.payload)
+                    raise NackError(f"lock refused: {nack.meaning}", nack.code, nack.detail)
+                if fr.type not in answers:
+                    self.stats["unexpected_type"] += 1
+                    continue
+                return fr
+
+    def exchange(self, msg_type: int, payload: bytes, answers: Collection[int], key: bytes | None = None) -> F.Frame:
+        """Send one request and return its answer; retransmits the same bytes on silence."""
+        key = self.key if key is None else key
+        if key is None:
+            raise StateError("the lock is not paired; run `biolock lock pair` first")
+        counter = self.counters.next_tx()
+        wire = F.encode(key, msg_type, counter, payload)
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.stats["retransmits"] += 1
+                self.sleep(self.backoff_s * (2 ** (attempt - 1)))
+            self._write(wire)
+            answer = self._await(counter, key, answers, self.clock() + self.timeout_s)
+            if answer is not None:
+                return answer
+        self.stats["timeouts"] += 1
+        raise LinkTimeoutError(
+            f"no valid answer from the lock to {M.NAMES.get(msg_type, hex(msg_type))} after "
+            f"{self.retries + 1} tries of {self.timeout_s:g} s"
+        )
+
+    # --- operations ---------------------------------------------------------------------------------------
+    def pair(self, key: bytes, key_path: Path | None = None) -> str:
+        """Send the new key to a lock in pairing mode; on its PAIR_ACK, store the key. Returns firmware version.
+
+        The key file is created (0600, exclusive) under a temporary name first and renamed into place only
+        after the lock confirmed, so a failed pairing leaves neither a stale key nor an overwritten one.
+        """
+        final = Path(key_path or self.key_path or KEY_FILE)
+        if final.exists():
+            raise PairingError(f"a lock key already exists at {final}; remove it first to pair again")
+        tmp = final.with_name(final.name + ".new")
+        if tmp.exists():
+            tmp.unlink()
+        write_key_file(tmp, key)
+        try:
+            self.counters.reset()
+            fr = self.exchange(M.PAIR, key, {M.PAIR_ACK}, key=key)
+        except NackError as exc:
+            tmp.unlink()
+            raise PairingError(f"the lock refused pairing: {M.NACK_CODES.get(exc.code, exc.code)}") from None
+        except BaseException:
+            tmp.unlink()
+            raise
+        os.replace(tmp, final)
+        self.key = key
+        self.state = PAIRED
+        return M.parse_pair_ack(fr.payload)
+
+    def hello(self) -> M.HelloInfo:
+        """Greet the lock (paired -> ready). A lock that saw higher counters tells us so and we jump past them."""
+        try:
+            fr = self.exchange(M.HELLO, b"", {M.HELLO_ACK})
+        except NackError as exc:
+            if exc.code != P.E_REPLAY:
+                raise
+            log.warning("lock has seen host counters up to %d; resynchronising", exc.detail)
+            self.counters.bump_tx(exc.detail)
+            fr = self.exchange(M.HELLO, b"", {M.HELLO_ACK})
+        self.info = M.parse_hello_ack(fr.payload)
+        self.state = READY
+        return self.info
+
+    def _ready(self) -> None:
+        if self.state == UNPAIRED:
+            raise StateError("the lock is not paired; run `biolock lock pair` first")
+        if self.state == PAIRED:
+            self.hello()
+
+    def ping(self) -> float:
+        """HEARTBEAT round trip in seconds (on the link's clock)."""
+        self._ready()
+        start = self.clock()
+        self.exchange(M.HEARTBEAT, b"", {M.ACK})
+        return self.clock() - start
+
+    def status(self) -> M.LockStatus:
+        self._ready()
+        return M.parse_status(self.exchange(M.STATUS_REQ, b"", {M.STATUS}).payload)
+
+    def unlock(self, duration_ms: int, reason: str) -> int:
+        """Challenge, then UNLOCK with the lock's nonce; returns the granted ms once ACKed.
+
+        A NACK for a bad nonce proves that UNLOCK frame did nothing, so a fresh challenge is tried (up to
+        ``retries`` times). Silence or any other refusal raises: the outcome is then "not unlocked" for the
+        caller even though a lost ACK could hide a real opening -- never the other way round.
+        """
+        self._ready()
+        for attempt in range(self.retries + 1):
+            challenge = M.parse_challenge(self.exchange(M.CHALLENGE_REQ, b"", {M.CHALLENGE}).payload)
+            try:
+                fr = self.exchange(M.UNLOCK, M.unlock_payload(challenge.nonce, duration_ms, reason), {M.ACK})
+            except NackError as exc:
+                if exc.code == P.E_BAD_NONCE and attempt < self.retries:
+                    self.stats["fresh_challenge"] += 1
+                    continue
+                raise
+            granted = M.parse_ack(fr.payload)
+            if granted != duration_ms:
+                raise PayloadError(f"lock granted {granted} ms instead of the {duration_ms} ms asked for")
+            return granted
+        raise LinkTimeoutError("no unlock after fresh challenges")  # pragma: no cover - loop always returns/raises
+
+    def deny(self, reason: str) -> None:
+        self._ready()
+        self.exchange(M.DENY, M.deny_payload(reason), {M.ACK})
