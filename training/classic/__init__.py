@@ -1,0 +1,1 @@
+"""Classic, training-free biometric baselines used as yardsticks (Miura finger-vein features and matching)."""
