@@ -19,7 +19,6 @@ from device.errors import ConfigError, ModelError
 from device.inference import build_embedder
 from device.inference.card import load_card
 from device.pipeline import FINGERS, Authenticator, EnrolmentError
-from device.store import TemplateStore
 
 REPO = Path(__file__).resolve().parents[1]
 
