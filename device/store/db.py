@@ -78,8 +78,8 @@ def translate(exc: sqlite3.Error, path: Path | str) -> StoreError:
     if "locked" in low or "busy" in low:
         return StoreError(f"the store {path} is busy (another biolock process holds it); try again")
     if "not a database" in low or "malformed" in low or "disk image" in low or "no such table" in low:
-        return StoreError(f"the store {path} is damaged ({text}); nothing was changed -- restore it from a "
-                          "backup with `biolock store import`, or move it away to start a new store")
+        return StoreError(f"the store {path} is damaged ({text}); nothing was changed -- move it away, then "
+                          "restore a backup with `biolock store import` (or enrol again in a new store)")
     if "readonly" in low or "unable to open" in low:
         return StoreError(f"cannot write the store {path} ({text}); check the state directory's permissions")
     return StoreError(f"store {path}: {text}")

@@ -94,7 +94,7 @@ class Row:
         return vector
 
 
-_SELECT = ("SELECT t.id, t.uid, t.sealed, u.name, u.uid, e.finger, e.modality, e.model_id, e.dim, e.id "
+_SELECT = ("SELECT t.id, t.uid, CAST(t.sealed AS BLOB), u.name, u.uid, e.finger, e.modality, e.model_id, e.dim, e.id "
            "FROM templates t JOIN enrolments e ON t.enrolment_id = e.id JOIN users u ON e.user_id = u.id")
 
 

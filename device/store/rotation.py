@@ -25,6 +25,12 @@ def _discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+def finish_pending(state_dir: Path) -> None:
+    """Make ``store.key.new`` the key file (atomic rename, then a directory fsync)."""
+    os.replace(state_dir / keys.PENDING_KEY_FILE, state_dir / keys.KEY_FILE)
+    keys.fsync_dir(state_dir)
+
+
 def resolve_file_key(state_dir: Path, expected_kcv: bytes | None, passphrase: str | None) -> bytes:
     """The key for the store from ``store.key`` / ``store.key.new``, completing or undoing a pending rotation."""
     key_path, pending = state_dir / keys.KEY_FILE, state_dir / keys.PENDING_KEY_FILE
@@ -47,8 +53,7 @@ def resolve_file_key(state_dir: Path, expected_kcv: bytes | None, passphrase: st
     if pending.exists():
         new = keys.read_key_file(pending, passphrase)  # raises naming store.key.new if its passphrase differs
         if same_key_check(expected_kcv, new):
-            os.replace(pending, key_path)  # rotation committed but the key file was not yet replaced
-            keys.fsync_dir(state_dir)
+            finish_pending(state_dir)  # rotation committed but the key file was not yet replaced
             return new
     if problem is not None:
         raise problem
@@ -82,6 +87,5 @@ def rotate(conn: sqlite3.Connection, state_dir: Path, old_key: bytes, new_key: b
             _discard(pending)  # not committed: the old key stays the key
         raise
     if manage_file:
-        os.replace(pending, state_dir / keys.KEY_FILE)
-        keys.fsync_dir(state_dir)
+        finish_pending(state_dir)
     return count
