@@ -44,13 +44,13 @@ def score_bucket(score: float | None) -> str | None:
     return f"{low:.1f}-{low + 0.1:.1f}"
 
 
-def _field(name: str, value: str | None, limit: int, required: bool) -> str | None:
-    if value is None:
-        if required:
-            raise StoreError(f"audit {name} is required")
+def _field(name: str, value: str | None, limit: int, *, optional: bool = False,
+           allow_empty: bool = False) -> str | None:
+    if value is None and optional:
         return None
-    if not isinstance(value, str) or len(value) > limit or not value.isprintable():
-        raise StoreError(f"audit {name} must be printable text of at most {limit} characters")
+    if not isinstance(value, str) or len(value) > limit or not value.isprintable() or (not value and
+                                                                                        not allow_empty):
+        raise StoreError(f"audit {name} must be printable text of 1..{limit} characters")
     return value
 
 
@@ -59,12 +59,12 @@ def append(conn: sqlite3.Connection, now: float, event: str, user: str | None, d
     """Validate and insert one audit row (caller holds a transaction or relies on autocommit)."""
     row = (
         float(now),
-        _field("event", event, MAX_FIELD, True),
-        _field("user", user, MAX_FIELD, False),
-        _field("decision", decision, MAX_FIELD, True),
-        _field("score bucket", bucket, 16, False),
+        _field("event", event, MAX_FIELD),
+        _field("user", user, MAX_FIELD, optional=True),
+        _field("decision", decision, MAX_FIELD),
+        _field("score bucket", bucket, 16, optional=True),
         None if latency_ms is None else float(latency_ms),
-        _field("detail", detail, MAX_DETAIL, True),
+        _field("detail", detail, MAX_DETAIL, allow_empty=True),
     )
     if row[5] is not None and not math.isfinite(row[5]):
         raise StoreError("audit latency must be finite")
