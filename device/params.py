@@ -11,7 +11,7 @@ from __future__ import annotations
 MIN_SIDE = 24  # images with a side shorter than this cannot hold a usable finger
 UNIFORM_STD = 2.0  # a grey-level standard deviation below this is a blank / uniform image
 DARK_MEAN = 25.0  # mean grey level below this: "too dark"
-BRIGHT_MEAN = 235.0  # mean grey level above this: "too bright" (fingerprint) / "overexposed" (vein)
+BRIGHT_MEAN = 250.0  # mean grey level above this: "too bright" (fingerprint) / "overexposed" (vein)
 
 # --- fingerprint ------------------------------------------------------------------------------------------------
 FP_WORK_SIDE = 320  # images larger than this (longer side) are shrunk before segmentation, for speed
@@ -25,7 +25,7 @@ FP_BACKGROUND = 0.5  # value of pixels outside the finger after normalization (n
 # quality
 FP_MIN_AREA = 0.10  # foreground fraction of the image below this: "too little finger area"
 FP_GOOD_AREA = 0.45  # foreground fraction at which the area term of the score saturates
-FP_MIN_RIDGE_COHERENCE = 0.30  # mean coherence over the foreground below this: "smudged or unclear ridges"
+FP_MIN_RIDGE_COHERENCE = 0.25  # mean coherence over the foreground below this: "smudged or unclear ridges"
 FP_GOOD_COHERENCE = 0.65  # coherence at which the clarity term saturates
 FP_QUALITY_OK = 0.25  # overall score below this is rejected even if no single test failed
 
@@ -33,8 +33,11 @@ FP_QUALITY_OK = 0.25  # overall score below this is rejected even if no single t
 VEIN_WORK_HEIGHT = 120  # raw frames are analysed at this height (finger edges, axis)
 VEIN_BACKGROUND_RATIO = 0.6  # a row band darker than this fraction of the finger's brightness is background
 VEIN_MIN_EDGE_STEP = 12.0  # grey-level step across a finger edge (working image) for it to count as an edge
+VEIN_MIN_EDGE_COLUMNS = 0.3  # fewer columns than this with a finger edge: the image is a ready ROI crop
+VEIN_LIT_FRACTION = 0.25  # the finger side of an edge is at least this fraction of the frame's 95th percentile
 VEIN_ROI_MARGIN = 0.08  # fraction of the finger width trimmed inside each detected edge
 VEIN_END_MARGIN = 0.05  # fraction of the finger length trimmed at each end of a raw frame
+VEIN_TIP_WIDTH = 0.8  # columns narrower than this fraction of the median finger width are the fingertip
 VEIN_MAX_TILT_DEG = 30.0  # rotations larger than this are not trusted (edges wrong): the frame is left as is
 VEIN_CLAHE_CLIP = 2.0
 VEIN_CLAHE_TILES = (2, 6)  # (rows, cols) of CLAHE tiles on the (64, 192) output
@@ -42,8 +45,8 @@ VEIN_CLAHE_TILES = (2, 6)  # (rows, cols) of CLAHE tiles on the (64, 192) output
 VEIN_DARK_P95 = 30.0  # 95th percentile below this: "too dark"
 VEIN_SATURATED = 250  # grey level counted as saturated
 VEIN_MAX_SATURATED = 0.20  # saturated fraction of the finger region above this: "overexposed"
-VEIN_MIN_CONTRAST = 3.0  # local contrast (std of the high-passed ROI) below this: "too little contrast"
-VEIN_GOOD_CONTRAST = 8.0
+VEIN_MIN_CONTRAST = 0.6  # local contrast (std of the high-passed ROI) below this: "too little contrast"
+VEIN_GOOD_CONTRAST = 2.5
 VEIN_MAX_NOISE_RATIO = 1.0  # pixel-level noise std over vein-scale std above this: noise, not a finger
 VEIN_MIN_AREA = 0.15  # finger fraction of a raw frame below this: "too little finger area"
 VEIN_QUALITY_OK = 0.25

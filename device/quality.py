@@ -37,8 +37,9 @@ SMUDGED = "smudged or unclear ridges"
 LOW_CONTRAST = "too little contrast"
 
 
-def reject(reason: str, score: float = 0.0) -> Quality:
-    return Quality(float(np.clip(score, 0.0, 1.0)), False, reason)
+def reject(reason: str, score: float = 0.0, ceiling: float = 1.0) -> Quality:
+    """A failed quality; the score is kept below ``ceiling`` (the pass mark) so scores and ``ok`` agree."""
+    return Quality(float(np.clip(min(score, np.nextafter(ceiling, 0.0)), 0.0, 1.0)), False, reason)
 
 
 def _ramp(value: float, low: float, high: float) -> float:
@@ -72,18 +73,23 @@ def fingerprint_quality(area: float, coherence: float) -> Quality:
     """Score from the finger's area fraction and its mean ridge-orientation coherence (ridge clarity).
 
     ``area``: foreground fraction of the image; ``coherence``: mean block coherence over the foreground.
+    The score is the geometric mean of two ramps, so a large smudge and a small sharp print both score low.
     """
     area_term = _ramp(area, 0.0, params.FP_GOOD_AREA)
     clarity_term = _ramp(coherence, params.FP_MIN_COHERENCE, params.FP_GOOD_COHERENCE)
     score = float(np.sqrt(area_term * clarity_term))
+
+    def fail(reason: str) -> Quality:
+        return reject(reason, score, params.FP_QUALITY_OK)
+
+    if area <= 0.0:
+        return reject(f"{NO_FINGER}: no ridges visible; place the finger on the sensor")
     if area < params.FP_MIN_AREA:
-        if area == 0.0:
-            return reject(f"{NO_FINGER}: no ridges visible; place the finger on the sensor", score)
-        return reject(f"{LITTLE_AREA} ({area:.0%}); press the finger flat and centred", score)
+        return fail(f"{LITTLE_AREA} ({area:.0%}); press the finger flat and centred")
     if coherence < params.FP_MIN_RIDGE_COHERENCE:
-        return reject(f"{SMUDGED}; clean the sensor and dry or moisten the finger", score)
+        return fail(f"{SMUDGED}; clean the sensor and dry or moisten the finger")
     if score < params.FP_QUALITY_OK:
-        return reject(f"{SMUDGED} (score {score:.2f}); press the finger flat and try again", score)
+        return fail(f"{SMUDGED} (score {score:.2f}); press the finger flat and try again")
     return Quality(score, True, None)
 
 
@@ -99,18 +105,22 @@ def vein_quality(area: float, contrast: float, saturated: float, noise_ratio: fl
     contrast_term = _ramp(contrast, params.VEIN_MIN_CONTRAST * 0.5, params.VEIN_GOOD_CONTRAST)
     exposure_term = 1.0 - _ramp(saturated, 0.0, params.VEIN_MAX_SATURATED * 2)
     score = float((area_term * contrast_term * exposure_term) ** (1 / 3))
+
+    def fail(reason: str) -> Quality:
+        return reject(reason, score, params.VEIN_QUALITY_OK)
+
     if area <= 0.0:
-        return reject(f"{NO_FINGER}: place the finger across the light", score)
+        return reject(f"{NO_FINGER}: place the finger across the light")
     if noise_ratio > params.VEIN_MAX_NOISE_RATIO:
-        return reject(f"{NO_FINGER}: the image is mostly noise; check the camera and the light", score)
+        return reject(f"{NO_FINGER}: the image is mostly noise; check the camera and the light")
     if p95 < params.VEIN_DARK_P95:
-        return reject(f"{TOO_DARK}: increase the infrared light or exposure", score)
+        return fail(f"{TOO_DARK}: increase the infrared light or exposure")
     if saturated > params.VEIN_MAX_SATURATED:
-        return reject(f"{OVEREXPOSED}: reduce the infrared light or exposure", score)
+        return fail(f"{OVEREXPOSED}: reduce the infrared light or exposure")
     if area < params.VEIN_MIN_AREA:
-        return reject(f"{LITTLE_AREA} ({area:.0%}); lay the whole finger across the window", score)
+        return fail(f"{LITTLE_AREA} ({area:.0%}); lay the whole finger across the window")
     if contrast < params.VEIN_MIN_CONTRAST:
-        return reject(f"{LOW_CONTRAST}: veins not visible; warm the finger or adjust the light", score)
+        return fail(f"{LOW_CONTRAST}: veins not visible; warm the finger or adjust the light")
     if score < params.VEIN_QUALITY_OK:
-        return reject(f"{LOW_CONTRAST} (score {score:.2f}); adjust the finger and the light", score)
+        return fail(f"{LOW_CONTRAST} (score {score:.2f}); adjust the finger and the light")
     return Quality(score, True, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -92,22 +93,29 @@ def find_finger(work: np.ndarray) -> FingerRegion:
     cols = np.arange(w)
     up_step = steps[up_y, cols]
     lo_step = -steps[lo_y, cols]
-    level = float(np.percentile(work, 95))
-    dark = params.VEIN_BACKGROUND_RATIO * level
+    # an edge is a strong step whose outer side is background: much darker than the finger just inside it
+    ratio = params.VEIN_BACKGROUND_RATIO
     above = work[np.maximum(up_y - reach, 0), cols]
+    inside_up = work[np.minimum(up_y + reach, h - 1), cols]
     below = work[np.minimum(lo_y + reach, h - 1), cols]
-    up_found = (up_step >= params.VEIN_MIN_EDGE_STEP) & (above < dark)
-    lo_found = (lo_step >= params.VEIN_MIN_EDGE_STEP) & (below < dark)
-    upper = np.where(up_found, up_y, 0).astype(np.float32)
-    lower = np.where(lo_found, lo_y, h - 1).astype(np.float32)
-    # a column holds finger if the band between its edges is bright (raw frames: the fingertip may end in view)
-    band = _band_means(work, upper.astype(np.int64), lower.astype(np.int64))
-    present = band >= dark
-    edges_seen = (up_found | lo_found) & present
-    is_crop = edges_seen.mean() < 0.3 and present.mean() > 0.9
-    if is_crop:
+    inside_lo = work[np.maximum(lo_y - reach, 0), cols]
+    lit = params.VEIN_LIT_FRACTION * float(np.percentile(work, 95))  # the finger side of an edge must be lit
+    up_found = (up_step >= params.VEIN_MIN_EDGE_STEP) & (above < ratio * inside_up) & (inside_up >= lit)
+    lo_found = (lo_step >= params.VEIN_MIN_EDGE_STEP) & (below < ratio * inside_lo) & (inside_lo >= lit)
+    edges_seen = up_found | lo_found
+    if edges_seen.mean() < params.VEIN_MIN_EDGE_COLUMNS:  # no background around the finger: a ready ROI crop
         full_up, full_lo = np.zeros(w, np.float32), np.full(w, h - 1, np.float32)
         return FingerRegion(full_up, full_lo, np.ones(w, bool), True, 0.0, 1.0)
+    upper = np.where(up_found, up_y, 0).astype(np.float32)
+    lower = np.where(lo_found, lo_y, h - 1).astype(np.float32)
+    # columns without edges hold finger if they are about as bright (the finger may fill the frame there);
+    # past the fingertip they are background
+    band = _band_means(work, upper.astype(np.int64), lower.astype(np.int64))
+    finger_level = float(np.median(band[edges_seen]))
+    present = edges_seen | (band >= ratio * finger_level)
+    width = lower - upper
+    if present.any():  # the rounded fingertip is narrower than the finger: leave it out of the ROI
+        present &= width >= params.VEIN_TIP_WIDTH * float(np.median(width[present]))
     both = up_found & lo_found & present
     slope = _fit_midline(cols[both].astype(np.float64), ((upper + lower) / 2.0)[both].astype(np.float64))
     angle = math.degrees(math.atan(slope))
@@ -116,10 +124,13 @@ def find_finger(work: np.ndarray) -> FingerRegion:
 
 
 def rotate(grey: np.ndarray, angle_deg: float) -> np.ndarray:
-    """Rotate about the centre by ``angle_deg`` (OpenCV convention: positive is counter-clockwise on screen)."""
+    """Rotate about the centre by ``angle_deg`` (OpenCV convention: positive is counter-clockwise on screen).
+
+    The corners that rotate in repeat the border pixels, so they look like background and not like a new edge.
+    """
     h, w = grey.shape
     matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle_deg, 1.0)
-    return cv2.warpAffine(grey, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(grey, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def roi_box(region: FingerRegion, shape: tuple[int, int]) -> tuple[int, int, int, int] | None:
@@ -153,11 +164,17 @@ def straighten(grey: np.ndarray) -> tuple[np.ndarray, FingerRegion, float]:
     region = find_finger(work)
     if region.is_crop or abs(region.angle_deg) < 0.5 or abs(region.angle_deg) > params.VEIN_MAX_TILT_DEG:
         return grey, region, scale
-    rotated = rotate(grey, region.angle_deg)
-    work, scale = working_copy(rotated)
-    again = find_finger(work)
-    if again.is_crop:  # rotation hid the background (finger fills the frame): keep the first answer
-        return grey, region, scale
+    angle = region.angle_deg
+    for _ in range(2):  # a second pass corrects what the fingertip and the frame border bias in the first fit
+        rotated = rotate(grey, angle)
+        work, scale = working_copy(rotated)
+        again = find_finger(work)
+        if again.is_crop:  # rotation hid the background (finger fills the frame): keep the unrotated answer
+            work, scale = working_copy(grey)
+            return grey, region, scale
+        if abs(again.angle_deg) < 0.5:
+            break
+        angle += again.angle_deg
     return rotated, again, scale
 
 
@@ -180,9 +197,25 @@ def clahe(image_u8: np.ndarray) -> np.ndarray:
     return op.apply(image_u8)
 
 
+@lru_cache(maxsize=8)
+def _plane_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[0:h, 0:w]
+    design = np.stack([xx.ravel(), yy.ravel(), np.ones(h * w)], axis=1).astype(np.float32)
+    return design, np.linalg.pinv(design).astype(np.float32)
+
+
+def _detrend(img: np.ndarray) -> np.ndarray:
+    """Subtract the best-fitting plane: an illumination ramp is not vein contrast."""
+    design, pinv = _plane_basis(*img.shape)
+    return img - (design @ (pinv @ img.ravel())).reshape(img.shape)
+
+
 def band_contrast(image: np.ndarray) -> tuple[float, float]:
     """(vein-scale contrast, pixel noise) of an ROI at model size: std of a band-pass and of a high-pass."""
-    img = image.astype(np.float32)
+    img = _detrend(image.astype(np.float32))
     fine = cv2.GaussianBlur(img, (0, 0), 1.5)
     coarse = cv2.GaussianBlur(img, (0, 0), 8.0)
-    return float((fine - coarse).std()), float((img - fine).std())
+    # measured away from the border, where blurring a brightness ramp would invent contrast
+    m = max(0, min(8, min(img.shape) // 4))
+    inner = (slice(m, img.shape[0] - m), slice(m, img.shape[1] - m))
+    return float((fine - coarse)[inner].std()), float((img - fine)[inner].std())
