@@ -39,7 +39,9 @@ VEIN_ROI_MARGIN = 0.08  # fraction of the finger width trimmed inside each detec
 VEIN_END_MARGIN = 0.05  # fraction of the finger length trimmed at each end of a raw frame
 VEIN_TIP_WIDTH = 0.8  # columns narrower than this fraction of the median finger width are the fingertip
 VEIN_MAX_TILT_DEG = 30.0  # rotations larger than this are not trusted (edges wrong): the frame is left as is
-VEIN_CLAHE_CLIP = 2.0
+VEIN_FLATTEN_SIGMA = 0.125  # illumination blur, as a fraction of the ROI height (8 px at 64)
+VEIN_STRETCH_STD = 3.0  # flattened detail: this many standard deviations either side fill 0..255
+VEIN_CLAHE_CLIP = 1.5
 VEIN_CLAHE_TILES = (2, 6)  # (rows, cols) of CLAHE tiles on the (64, 192) output
 # quality
 VEIN_DARK_P95 = 30.0  # 95th percentile below this: "too dark"

@@ -10,7 +10,8 @@ constants in ``params``):
 fingerprint: to grey -> basic checks -> shrink -> segment (block variance + coherence) -> quality from
     area and ridge coherence -> crop to the finger -> local contrast normalization -> fit into (96, 96).
 vein: to grey -> basic checks -> finger axis horizontal -> finger edges / crop detection -> rotate along the
-    axis -> ROI inside the edges -> resize to (64, 192) -> quality from area, contrast, exposure -> CLAHE.
+    axis -> ROI inside the edges -> resize to (64, 192) -> quality from area, contrast, exposure -> flatten the
+    illumination -> CLAHE.
 
 It never raises on bad *content*: empty, uniform, tiny or noisy images come back with ``quality.ok = False``
 and a reason; only arrays that are not images at all raise ImageError.
@@ -145,7 +146,8 @@ def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tup
         noise_ratio=noise / max(contrast, 1e-6),
         p95=float(np.percentile(roi, 95)),
     )
-    return vein.clahe(resized).astype(np.float32) / 255.0, quality
+    enhanced = vein.clahe(vein.flatten_illumination(resized))
+    return enhanced.astype(np.float32) / 255.0, quality
 
 
 # --- shared -----------------------------------------------------------------------------------------------------

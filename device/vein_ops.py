@@ -191,6 +191,23 @@ def crop_roi(grey: np.ndarray, region: FingerRegion, scale: float) -> np.ndarray
     return roi if roi.size else None
 
 
+def flatten_illumination(image: np.ndarray) -> np.ndarray:
+    """Remove the slow brightness changes of transillumination (thick vs thin parts of the finger, LED falloff)
+    by subtracting a wide Gaussian blur, then map +-``VEIN_STRETCH_STD`` standard deviations to 0..255 (uint8).
+
+    Why: the veins are a few grey levels deep on a background that varies by a hundred; without flattening,
+    CLAHE spends its contrast on the illumination instead of the veins.
+    """
+    img = image.astype(np.float32)
+    sigma = params.VEIN_FLATTEN_SIGMA * img.shape[0]
+    detail = img - cv2.GaussianBlur(img, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    spread = float(detail.std())
+    if spread < 1e-3:
+        return np.full(img.shape, 128, np.uint8)
+    gain = 128.0 / (params.VEIN_STRETCH_STD * spread)
+    return np.clip(128.0 + detail * gain, 0, 255).astype(np.uint8)
+
+
 def clahe(image_u8: np.ndarray) -> np.ndarray:
     """Contrast-limited adaptive histogram equalization: brings out veins without blowing up flat areas."""
     op = cv2.createCLAHE(clipLimit=params.VEIN_CLAHE_CLIP, tileGridSize=params.VEIN_CLAHE_TILES[::-1])
