@@ -50,7 +50,7 @@ def centre_frequencies(params: LogGaborParams, dominant: float | None) -> tuple[
     return tuple(float(min(centre * params.scale_factor ** (k - offset), 0.45)) for k in range(params.scales))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=128)
 def _bank(shape: tuple[int, int], freqs: tuple[float, ...], orientations: int, sigma_on_f: float,
           angular_bw: float) -> np.ndarray:
     radius, angle = radial_frequency_grid(shape)
@@ -88,10 +88,9 @@ def _prepare(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
 def loggabor_responses(image: np.ndarray, params: LogGaborParams = LogGaborParams()) -> np.ndarray:
     """Complex responses (scales, orientations, H, W) of a validated, standardized image."""
     arr = _prepare(image, params.size)
-    step = 1.0 / min(arr.shape)
     dominant = dominant_frequency(arr, params.band) if params.adaptive else None
-    if dominant is not None:
-        dominant = round(dominant / step) * step  # quantize so the bank cache is reused
+    if dominant is not None:  # quantize to 1/8 octave (filters are ~2 octaves wide) so the bank cache is reused
+        dominant = float(2.0 ** (round(np.log2(dominant) * 8) / 8))
     bank = loggabor_bank(arr.shape, params, dominant)
     spectrum = cv2.dft(arr, flags=cv2.DFT_COMPLEX_OUTPUT)  # (H, W, 2) float32: OpenCV's FFT is ~10x numpy's here
     out = np.empty(bank.shape, dtype=np.complex64)
