@@ -55,9 +55,13 @@ class _FaultyPipe:
         self.sink = sink
         self.counts = counts
         self.held: bytes | None = None
+        self.active = True
 
     def send(self, wire: bytes) -> None:
         f, rng = self.faults, self.rng
+        if not self.active or wire == b"\x00":  # faults hit frames, not the lone leading delimiters
+            self.sink(wire)
+            return
         if f.drop and rng.random() < f.drop:
             self.counts[f"{self.name}.drop"] += 1
             return
@@ -156,7 +160,7 @@ class Emulator:
                     break
                 wire = bytes(pending[:zero + 1])
                 del pending[:zero + 1]
-                if self.faults.reboot and "to_lock" in self.faults.directions and \
+                if self.faults.reboot and self._reboots_active and "to_lock" in self.faults.directions and \
                         self.rng.random() < self.faults.reboot:
                     self.counts["to_lock.reboot"] += 1
                     self.reboot()
@@ -186,6 +190,13 @@ class Emulator:
                     os.write(self._master, data)
             except OSError as exc:
                 log.debug("pty write failed: %s", exc)
+
+    def set_faults_active(self, active: bool) -> None:
+        """Switch fault injection on or off (e.g. off while pairing, on for the soak)."""
+        self.to_host.active = self.to_lock.active = active
+        self._reboots_active = active
+
+    _reboots_active = True
 
     def reboot(self, *, wait: bool = False, hold_pair_button: bool = False) -> None:
         """Restart the board: RAM (challenge, cached answer, relay timer) is lost, flash is kept."""

@@ -101,7 +101,7 @@ class Link:
     # --- the exchange -----------------------------------------------------------------------------------
     def _write(self, wire: bytes) -> None:
         try:
-            self.port.write(wire)
+            self.port.write(b"\x00" + wire)  # a leading delimiter ends any half frame noise left in the lock
             self.port.flush()
         except Exception as exc:
             raise PortError(f"cannot write to the lock port: {exc}") from None

@@ -175,7 +175,7 @@ class LockController:
             return None  # counter exhausted: re-pair; never wrap
         self.tx_ctr += 1
         self.store.save_counters(self.rx_ctr, self.tx_ctr)
-        wire = encode(mac, msg_type, self.tx_ctr, payload)
+        wire = b"\x00" + encode(mac, msg_type, self.tx_ctr, payload)  # leading 0x00 flushes line noise
         self.uart.write(wire)
         return wire
 
