@@ -363,3 +363,34 @@ def test_writer_waits_for_a_lock_then_busy_is_a_clear_error(state):
     finally:
         holder.kill()
         holder.communicate(timeout=30)
+
+
+def test_one_store_shared_by_threads(store):
+    import threading
+
+    errors = []
+
+    def writer(prefix):
+        try:
+            for i in range(15):
+                store.enroll(f"{prefix}{i}", "right-index", FP, M1, vectors(2, seed=i))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def reader():
+        try:
+            for _ in range(40):
+                gallery = store.gallery(FP, M1)
+                assert len(gallery.users) == gallery.matrix.shape[0]
+                store.audit("identify", user=None, decision="reject")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in "ab"] + [threading.Thread(target=reader)
+                                                                         for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(store.users()) == 30 and store.gallery(FP, M1).matrix.shape == (60, 128) and store.check().ok

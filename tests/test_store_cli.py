@@ -130,3 +130,26 @@ def test_audit_tail(state):
     records = [json.loads(line) for line in run("audit", "tail", "--json").output.splitlines()]
     assert [r["event"] for r in records] == ["enrol", "verify", "identify"]
     assert run("audit", "tail", "-n", "0").exit_code == 2
+
+
+def test_users_list_flags_users_of_another_model(state, tmp_path):
+    card = {
+        "format": "biolock-model-card/1", "name": "fingerprint-mobile", "version": "2.0.0",
+        "modality": "fingerprint", "file": "fingerprint_int8.tflite", "sha256": "ab" * 32,
+        "onnx_file": None, "onnx_sha256": None,
+        "input": {"shape": [1, 96, 96, 1], "dtype": "int8", "scale": 0.0039, "zero_point": -128},
+        "output": {"shape": [1, 16], "dtype": "int8", "scale": 0.0078, "zero_point": 0},
+        "embedding_size": 16, "preprocessing": "fingerprint-v1", "quantization": "int8-full",
+        "thresholds": {"1e-3": 0.61, "1e-4": 0.70, "2e-5": 0.75}, "metrics": {}, "trained_on": "test",
+        "created": "2026-11-22",
+    }
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    (tmp_path / "biolock.toml").write_text(f'[inference]\nmodel = "{tmp_path / "card.json"}"\n')
+    current = f"fingerprint-mobile@2.0.0+{'ab' * 6}"
+    enrol(state, "alice")  # enrolled under "m@1+a", an older model
+    with TemplateStore.open(state) as store:
+        store.enroll("bob", "right-index", "fingerprint", current, np.ones((2, 16)))
+    data = json.loads(run("--config", str(tmp_path / "biolock.toml"), "users", "list", "--json").output)
+    assert {u["name"]: u["needs_reenrol"] for u in data} == {"alice": True, "bob": False}
+    text = run("--config", str(tmp_path / "biolock.toml"), "users", "list").output
+    assert "needs re-enrolment" in [line for line in text.splitlines() if line.startswith("alice")][0]

@@ -2,8 +2,9 @@
 
 Why so narrow: an audit trail must be safe to show to anyone who may read logs, so it records only time, event,
 user name (or none for unknown), decision, a coarse score bucket (tenths, not the score), latency and a short
-free-text detail. Details are checked for length and printable text so an embedding cannot be smuggled in by
-accident (a 128-value vector does not fit in 200 characters).
+free-text detail. Details are made printable and cut to 200 characters, so an embedding cannot end up there by
+accident (a 128-value vector does not fit); names, events and decisions that are not short printable text are
+refused.
 """
 
 from __future__ import annotations
@@ -44,14 +45,23 @@ def score_bucket(score: float | None) -> str | None:
     return f"{low:.1f}-{low + 0.1:.1f}"
 
 
-def _field(name: str, value: str | None, limit: int, *, optional: bool = False,
-           allow_empty: bool = False) -> str | None:
+def _field(name: str, value: str | None, limit: int, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None
-    if not isinstance(value, str) or len(value) > limit or not value.isprintable() or (not value and
-                                                                                        not allow_empty):
+    if not isinstance(value, str) or not 0 < len(value) <= limit or not value.isprintable():
         raise StoreError(f"audit {name} must be printable text of 1..{limit} characters")
     return value
+
+
+def clean_detail(detail: str) -> str:
+    """Details are free text from callers (reasons, messages): made printable and cut to MAX_DETAIL characters.
+
+    Cutting instead of refusing keeps a long reason from turning a decision into an error; the cap still keeps any
+    vector of numbers out of the log."""
+    if not isinstance(detail, str):
+        raise StoreError("audit detail must be text")
+    text = "".join(ch if ch.isprintable() else " " for ch in detail)
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 3] + "..."
 
 
 def append(conn: sqlite3.Connection, now: float, event: str, user: str | None, decision: str,
@@ -64,7 +74,7 @@ def append(conn: sqlite3.Connection, now: float, event: str, user: str | None, d
         _field("decision", decision, MAX_FIELD),
         _field("score bucket", bucket, 16, optional=True),
         None if latency_ms is None else float(latency_ms),
-        _field("detail", detail, MAX_DETAIL, allow_empty=True),
+        clean_detail(detail),
     )
     if row[5] is not None and not math.isfinite(row[5]):
         raise StoreError("audit latency must be finite")

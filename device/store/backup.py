@@ -43,10 +43,11 @@ def export_to(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: str)
     if not isinstance(passphrase, str) or len(passphrase) < MIN_PASSPHRASE:
         raise StoreError(f"a backup passphrase needs at least {MIN_PASSPHRASE} characters")
     users: dict[str, dict] = {}
-    for name, created in conn.execute("SELECT name, created FROM users ORDER BY name"):
-        users[name] = {"name": name, "created": created, "enrolments": {}}
     count = 0
-    with transaction(conn):  # a consistent snapshot even while the daemon writes
+    conn.execute("BEGIN")  # a read snapshot (WAL): consistent even while the daemon writes, blocking no one
+    try:
+        for name, created in conn.execute("SELECT name, created FROM users ORDER BY name"):
+            users[name] = {"name": name, "created": created, "enrolments": {}}
         enrol_meta = {eid: (finger, modality, model_id, dim, created) for eid, finger, modality, model_id, dim,
                       created in conn.execute("SELECT id, finger, modality, model_id, dim, created FROM enrolments")}
         for row in rows(conn):
@@ -57,6 +58,8 @@ def export_to(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: str)
                 "templates": []})
             enrolment["templates"].append(base64.b64encode(row.embedding(key).astype("<f4").tobytes()).decode())
             count += 1
+    finally:
+        conn.execute("ROLLBACK")
     payload = {"users": [{**u, "enrolments": list(u["enrolments"].values())} for u in users.values()]}
     kdf = keys.default_kdf()
     salt = os.urandom(16)
