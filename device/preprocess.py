@@ -128,7 +128,7 @@ def _fingerprint_quality(seg: fp.Segmentation) -> Quality:
 def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tuple[np.ndarray, Quality]:
     """Orient, find the finger, straighten, cut the ROI, score it and equalize it with CLAHE."""
     blank = np.zeros(size, np.float32)
-    failed = basic_checks(grey, bright_reason="overexposed")
+    failed = basic_checks(grey, bright_reason="overexposed", whole_frame_exposure=False)
     if failed is not None:
         return _fallback(grey, size, blank), failed
     oriented = vein.orient_horizontal(grey)
@@ -143,7 +143,7 @@ def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tup
         area=region.area,
         contrast=contrast,
         saturated=saturated,
-        noise_ratio=noise / max(contrast, 1e-6),
+        noise=noise,
         p95=float(np.percentile(roi, 95)),
     )
     enhanced = vein.clahe(vein.flatten_illumination(resized))

@@ -49,8 +49,12 @@ def _ramp(value: float, low: float, high: float) -> float:
     return float(np.clip((value - low) / (high - low), 0.0, 1.0))
 
 
-def basic_checks(grey: np.ndarray, bright_reason: str) -> Quality | None:
-    """Rejections every modality shares: too small, blank/uniform, too dark, too bright. None if it passes."""
+def basic_checks(grey: np.ndarray, bright_reason: str, whole_frame_exposure: bool = True) -> Quality | None:
+    """Rejections every modality shares: too small, blank/uniform, too dark, too bright. None if it passes.
+
+    ``whole_frame_exposure``: judge exposure by the mean of the whole frame (fingerprints, where the finger
+    covers most of it); vein frames are mostly dark background, so their exposure is judged on the ROI later.
+    """
     h, w = grey.shape if grey.ndim == 2 else (0, 0)
     if grey.size == 0 or min(h, w) < params.MIN_SIDE:
         return reject(f"{TOO_SMALL} ({w}x{h} pixels; need at least {params.MIN_SIDE} on each side)")
@@ -62,6 +66,8 @@ def basic_checks(grey: np.ndarray, bright_reason: str) -> Quality | None:
         if mean > params.BRIGHT_MEAN:
             return reject(f"{bright_reason}: the image is white; place the finger on the sensor")
         return reject(f"{NO_FINGER}: the image is blank; place the finger on the sensor")
+    if not whole_frame_exposure:
+        return None
     if mean < params.DARK_MEAN:
         return reject(f"{TOO_DARK}: press more lightly or increase the light")
     if mean > params.BRIGHT_MEAN:
@@ -93,12 +99,13 @@ def fingerprint_quality(area: float, coherence: float) -> Quality:
     return Quality(score, True, None)
 
 
-def vein_quality(area: float, contrast: float, saturated: float, noise_ratio: float, p95: float) -> Quality:
+def vein_quality(area: float, contrast: float, saturated: float, noise: float, p95: float) -> Quality:
     """Score from finger area, vein contrast, exposure and noise.
 
     ``area``: finger fraction of the frame (1.0 for ready ROI crops); ``contrast``: std of the band-passed ROI
-    (vein-sized structure); ``saturated``: fraction of saturated pixels in the ROI; ``noise_ratio``: pixel-level
-    noise over vein-scale structure (high for noise images and frames without a finger); ``p95``: 95th
+    (vein-sized structure); ``saturated``: fraction of saturated pixels in the ROI; ``noise``: std of the
+    pixel-level (high-pass) detail; noise far above the vein-scale structure means a noise image or a frame
+    without a finger, small noise over no structure means a finger without visible veins; ``p95``: 95th
     percentile grey level of the ROI.
     """
     area_term = _ramp(area, 0.0, 0.5)
@@ -111,7 +118,7 @@ def vein_quality(area: float, contrast: float, saturated: float, noise_ratio: fl
 
     if area <= 0.0:
         return reject(f"{NO_FINGER}: place the finger across the light")
-    if noise_ratio > params.VEIN_MAX_NOISE_RATIO:
+    if noise > params.VEIN_NOISE_FLOOR and noise > params.VEIN_MAX_NOISE_RATIO * contrast:
         return reject(f"{NO_FINGER}: the image is mostly noise; check the camera and the light")
     if p95 < params.VEIN_DARK_P95:
         return fail(f"{TOO_DARK}: increase the infrared light or exposure")

@@ -217,12 +217,14 @@ def clahe(image_u8: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=8)
 def _plane_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:h, 0:w]
-    design = np.stack([xx.ravel(), yy.ravel(), np.ones(h * w)], axis=1).astype(np.float32)
+    x, y = xx.ravel() / max(w - 1, 1) - 0.5, yy.ravel() / max(h - 1, 1) - 0.5
+    design = np.stack([np.ones(h * w), x, y, x * x, x * y, y * y], axis=1).astype(np.float32)
     return design, np.linalg.pinv(design).astype(np.float32)
 
 
 def _detrend(img: np.ndarray) -> np.ndarray:
-    """Subtract the best-fitting plane: an illumination ramp is not vein contrast."""
+    """Subtract the best-fitting quadratic surface: illumination ramps and the bright middle of a round finger
+    are not vein contrast."""
     design, pinv = _plane_basis(*img.shape)
     return img - (design @ (pinv @ img.ravel())).reshape(img.shape)
 
