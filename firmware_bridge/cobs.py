@@ -11,7 +11,8 @@ def encode(data):
     """COBS-encode ``data``; the result has no 0x00 and no trailing delimiter."""
     out = bytearray(b"\x00")
     code_at, code = 0, 1
-    for byte in data:
+    last = len(data) - 1
+    for i, byte in enumerate(data):
         if byte == 0:
             out[code_at] = code
             code_at, code = len(out), 1
@@ -21,6 +22,8 @@ def encode(data):
         code += 1
         if code == 0xFF:
             out[code_at] = code
+            if i == last:  # a full block at the very end needs no empty block after it
+                return bytes(out)
             code_at, code = len(out), 1
             out.append(0)
     out[code_at] = code

@@ -27,10 +27,12 @@ FRAMES: list[tuple[str, int, int, bytes]] = [
     ("ack_unlock", M.ACK, 2, (4).to_bytes(8, "big") + (3000).to_bytes(4, "big")),
     ("nack_bad_nonce", M.NACK, 3, (4).to_bytes(8, "big") + bytes([2]) + (0).to_bytes(8, "big")),
     ("deny", M.DENY, 5, M.deny_payload("unknown finger")),
+    ("status_req", M.STATUS_REQ, 6, b""),
     ("status", M.STATUS, 4, (6).to_bytes(8, "big") + bytes([0x19, 1, 0, 0]) + (1250).to_bytes(4, "big")
      + (0).to_bytes(4, "big") + (1).to_bytes(4, "big")),
     ("hello_ack", M.HELLO_ACK, 5, (1).to_bytes(8, "big") + bytes([1, 0, 0, 64]) + (60000).to_bytes(4, "big")),
     ("pair", M.PAIR, 1, VECTOR_KEY),
+    ("pair_ack", M.PAIR_ACK, 1, (1).to_bytes(8, "big") + bytes([1, 0, 0])),
     ("big_counter", M.HEARTBEAT, 0x0102030405060708, b""),
     ("max_payload", M.DENY, 7, bytes([40]) + b"\x00" * 40),
 ]

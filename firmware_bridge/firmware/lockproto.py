@@ -77,7 +77,9 @@ def cobs_encode(data):
     out = bytearray(b"\x00")
     code_at = 0
     code = 1
-    for byte in data:
+    last = len(data) - 1
+    for i in range(len(data)):
+        byte = data[i]
         if byte == 0:
             out[code_at] = code
             code_at = len(out)
@@ -88,6 +90,8 @@ def cobs_encode(data):
             code += 1
             if code == 0xFF:
                 out[code_at] = code
+                if i == last:  # a full block at the very end needs no empty block after it
+                    return bytes(out)
                 code_at = len(out)
                 out.append(0)
                 code = 1
