@@ -107,8 +107,10 @@ class Authenticator:
         modality = config.device.modality
         if modality not in ("fingerprint", "vein"):
             raise ConfigError(f"device.modality = {modality!r} is served by the fusion pipeline, not Authenticator")
+        from device.inference.threads import limit_runtime_threads
         from device.store import TemplateStore
 
+        limit_runtime_threads(config.inference.num_threads)
         embedder = build_embedder(config.inference, card_path, modality=modality, state_dir=state_dir)
         try:
             store = TemplateStore.open(Path(state_dir), key, lockout_config=config.lockout)

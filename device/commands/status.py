@@ -1,0 +1,90 @@
+"""``biolock status``: what this board is configured to do and whether it can (model, store, sensor)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from device.commands._authcli import JSON_OPTION, MODEL_OPTION
+
+
+def gather(app: Any, model: Path | None) -> dict[str, Any]:
+    """A plain dict of the board's state; problems are collected, not raised, so status always answers."""
+    from device.errors import BiolockError
+
+    cfg = app.config
+    state_dir = app.state_dir
+    info: dict[str, Any] = {
+        "config_file": str(app.config_file) if app.config_file else None,
+        "state_dir": str(state_dir),
+        "modality": cfg.device.modality,
+        "sensor": cfg.sensor.type,
+        "inference": {"type": cfg.inference.type, "num_threads": cfg.inference.num_threads},
+        "security": cfg.matching.security,
+        "model": None,
+        "store": None,
+        "problems": [],
+    }
+    current: dict[str, str] = {}
+    try:
+        from device.inference import card_for
+        from device.matching import threshold_for
+
+        card = card_for(cfg.inference, cfg.device.modality, model)
+        current[card.modality] = card.model_id
+        info["model"] = {"card": str(card.path), "model_id": card.model_id, "quantization": card.quantization,
+                         "threshold": threshold_for(card.thresholds, cfg.matching.security),
+                         "trained_on": card.trained_on}
+    except BiolockError as exc:
+        info["problems"].append(f"model: {exc}")
+    from device.store import TemplateStore
+
+    try:
+        with TemplateStore.open(state_dir, create=False, lockout_config=cfg.lockout) as store:
+            users = store.users(current)
+            info["store"] = {"path": str(store.path), "key_id": store.key_id, "users": len(users),
+                             "templates": sum(u.templates for u in users),
+                             "needs_reenrol": [u.name for u in users if u.needs_reenrol]}
+            tail = store.audit_tail(1)
+            if tail:
+                info["store"]["last_event"] = tail[0].as_dict()
+    except BiolockError as exc:
+        info["problems"].append(f"store: {exc}")
+    return info
+
+
+@click.command("status")
+@MODEL_OPTION
+@JSON_OPTION
+@click.pass_obj
+def command(app, model: Path | None, as_json: bool) -> None:
+    """Show the configuration in force, the model and its threshold, and the template store's contents.
+
+    Problems (no model, no store, wrong key) are listed rather than raised, so status always answers.
+
+    \b
+    Example:
+      biolock status
+      biolock --state-dir /var/lib/biolock status --json
+    """
+    info = gather(app, model)
+    if as_json:
+        click.echo(json.dumps(info, sort_keys=True, default=str))
+        return
+    click.echo(f"state dir:  {info['state_dir']}")
+    click.echo(f"modality:   {info['modality']} (sensor {info['sensor']}, inference {info['inference']['type']}, "
+               f"{info['inference']['num_threads']} thread(s))")
+    m = info["model"]
+    if m:
+        click.echo(f"model:      {m['model_id']} ({m['quantization']}) from {m['card']}")
+        click.echo(f"security:   {info['security']} -> threshold {m['threshold']:.3f}")
+    s = info["store"]
+    if s:
+        click.echo(f"store:      {s['users']} users, {s['templates']} templates, key {s['key_id']}")
+        if s["needs_reenrol"]:
+            click.echo(f"re-enrol:   {', '.join(s['needs_reenrol'])} (enrolled with another model)")
+    for problem in info["problems"]:
+        click.echo(f"problem:    {problem}")
