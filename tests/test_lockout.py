@@ -78,3 +78,27 @@ def test_lockout_persists_across_restarts(state_dir):
 def test_default_lockout_config_from_open(state_dir):
     with TemplateStore.open(state_dir) as store:
         assert [store.record_failure("identify", 0.0) for _ in range(5)] == [0, 0, 0, 0, 30.0]
+
+
+def test_batch_groups_counter_and_audit_all_or_nothing(state_dir):
+    with TemplateStore.open(state_dir) as store:
+        with store.batch():
+            store.record_failure("user:alice", 1.0)
+            store.audit("verify", user="alice", decision="reject")
+        with pytest.raises(RuntimeError), store.batch():
+            for _ in range(4):
+                store.record_failure("user:alice", 2.0)
+            store.audit("verify", user="alice", decision="reject")
+            raise RuntimeError("crash before the commit")
+        assert len(store.audit_tail()) == 1
+        assert [store.record_failure("user:alice", 3.0) for _ in range(4)][-1] == 30.0  # 1 + 4 failures
+
+
+def test_success_without_failures_does_not_write(state_dir):
+    with TemplateStore.open(state_dir) as store:
+        before = store.conn.total_changes
+        store.record_success("user:alice")
+        assert store.conn.total_changes == before
+        store.record_failure("user:alice", 0.0)
+        store.record_success("user:alice")
+        assert store.conn.total_changes == before + 2

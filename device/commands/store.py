@@ -89,3 +89,32 @@ def check(app, as_json: bool) -> None:
         raise StoreError(f"store check found {len(report.problems)} problem(s); nothing was changed")
     if not as_json:
         click.echo("ok")
+
+
+@command.command("bench")
+@click.option("--templates", type=click.IntRange(5, 1_000_000), default=10_000, show_default=True,
+              help="How many random templates to store.")
+@click.option("--dim", type=click.IntRange(1, 4096), default=128, show_default=True, help="Embedding size.")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
+def bench(templates: int, dim: int, as_json: bool) -> None:
+    """Time the store (enrol, gallery load, reads, check, rotate, backup) in a temporary directory.
+
+    Never touches the real store. Numbers depend on the machine and its load.
+
+    \b
+    Example:
+      biolock store bench --templates 10000
+    """
+    from device.store.bench import run_bench
+
+    results = run_bench(templates, dim, progress=lambda msg: click.echo(msg, err=True))
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    click.echo(f"{results['templates']} templates x {dim} values, {results['per_user']} per user")
+    for name, value in results.items():
+        if isinstance(value, dict):
+            click.echo(f"  {name:<20} median {value['median_ms']:9.3f} ms   p95 {value['p95_ms']:9.3f} ms")
+    click.echo(f"  key derivation: {results['kdf_name']}")
+    click.echo(f"  sealed template {results['sealed_template_bytes']} B, database "
+               f"{results['db_bytes_per_template']:.0f} B per template")

@@ -44,11 +44,12 @@ def check_key(key: bytes) -> bytes:
 
 def associated_data(*fields: str | bytes | int) -> bytes:
     """Unambiguous encoding of the fields a record is bound to (each length-prefixed, so no two lists collide)."""
-    out = bytearray(b"biolock-ad/1")
+    parts = [b"biolock-ad/1"]
     for value in fields:
         raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
-        out += struct.pack("<I", len(raw)) + raw
-    return bytes(out)
+        parts.append(len(raw).to_bytes(4, "little"))
+        parts.append(raw)
+    return b"".join(parts)
 
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
@@ -59,10 +60,20 @@ def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
 
 def open_sealed(key: bytes, blob: bytes, aad: bytes) -> bytes:
     """Decrypt a blob from :func:`seal`; raise SealError if anything about it is wrong."""
+    return open_with(AESGCM(check_key(key)), blob, aad)
+
+
+def cipher(key: bytes) -> AESGCM:
+    """An AES-256-GCM object for many :func:`open_with` calls (building one per record costs more than opening)."""
+    return AESGCM(check_key(key))
+
+
+def open_with(aead: AESGCM, blob: bytes, aad: bytes) -> bytes:
+    """:func:`open_sealed` with a prepared cipher."""
     if not isinstance(blob, (bytes, bytearray)) or len(blob) < NONCE_SIZE + TAG_SIZE:
         raise SealError("sealed record is truncated")
     try:
-        return AESGCM(check_key(key)).decrypt(bytes(blob[:NONCE_SIZE]), bytes(blob[NONCE_SIZE:]), aad)
+        return aead.decrypt(bytes(blob[:NONCE_SIZE]), bytes(blob[NONCE_SIZE:]), aad)
     except InvalidTag:
         raise SealError("sealed record does not authenticate (wrong key, tampered, or moved to another row)") from None
 

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from device.errors import StoreError
-from device.store.crypto import associated_data, decode_embedding, encode_embedding, open_sealed, seal
+from device.store.crypto import (
+    SealError,
+    associated_data,
+    cipher,
+    decode_embedding,
+    encode_embedding,
+    open_sealed,
+    open_with,
+    seal,
+)
 from device.store.db import STORE_FORMAT
 
 MAX_NAME = 64
@@ -103,3 +112,23 @@ def rows(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> Itera
     sql = f"{_SELECT} {'WHERE ' + where if where else ''} ORDER BY u.name, e.finger, t.id"
     for r in conn.execute(sql, params):
         yield Row(int(r[0]), r[1], bytes(r[2]), r[3], r[4], r[5], r[6], r[7], int(r[8]), int(r[9]))
+
+
+def open_matrix(key: bytes, found: list[Row], dim: int) -> np.ndarray:
+    """Open many rows into one (n, dim) float32 matrix: one cipher object, one vectorized finiteness check."""
+    out = np.empty((len(found), dim), np.float32)
+    aead = cipher(key)
+    expected = 6 + 4 * dim
+    for i, row in enumerate(found):
+        try:
+            plain = open_with(aead, row.sealed, row.aad)
+        except SealError as exc:
+            raise SealError(f"template {row.template_id} of user {row.user!r}: {exc}; run `biolock store check`") \
+                from None
+        if row.dim != dim or len(plain) != expected or plain[:4] != b"BLT1":
+            raise StoreError(f"template {row.template_id} of user {row.user!r} has an unexpected format or size")
+        out[i] = np.frombuffer(plain, dtype="<f4", offset=6)
+    if out.size and not np.isfinite(out).all():
+        bad = found[int(np.nonzero(~np.isfinite(out).all(axis=1))[0][0])]
+        raise StoreError(f"template {bad.template_id} of user {bad.user!r} holds non-finite values")
+    return out

@@ -10,10 +10,11 @@ rotate, import) inside the same transaction; callers audit decisions with :meth:
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from device.store import db, lockout, rotation
 from device.store.check import CheckReport, run_check
 from device.store.crypto import check_key, key_check_value, key_id, same_key_check
 from device.store.keys import KEY_FILE, ensure_state_dir
-from device.store.records import check_name, encode_all, insert_enrolment, new_uid, rows
+from device.store.records import check_name, encode_all, insert_enrolment, new_uid, open_matrix, rows
 
 SAME = object()  # rotate_key(passphrase=SAME): protect the new key file like the current one
 
@@ -77,6 +78,7 @@ class TemplateStore:
         self._lock = threading.RLock()
         self._cache: dict[tuple[str, str], Gallery] = {}
         self._seen: tuple[int, int] = (-1, -1)  # (PRAGMA data_version, generation) the cache was built at
+        self._batch_depth = 0
 
     # ----------------------------------------------------------------------------------------------- opening
     @classmethod
@@ -151,8 +153,30 @@ class TemplateStore:
         """A public 8-hex-digit name of the current key."""
         return key_id(self._key)
 
-    def _write(self):
-        return db.transaction(self.conn)
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        if self._batch_depth:  # already inside batch(): its transaction covers this change
+            yield self.conn
+            return
+        with db.transaction(self.conn) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[TemplateStore]:
+        """Group several changes in one transaction (one disk sync), e.g. a lockout counter and its audit record.
+
+        Example: ``with store.batch(): store.record_failure(subject, now); store.audit(...)``. All or nothing.
+        """
+        with self._lock, db.errors(self.path):
+            if self._batch_depth:
+                yield self
+                return
+            with db.transaction(self.conn):
+                self._batch_depth += 1
+                try:
+                    yield self
+                finally:
+                    self._batch_depth -= 1
 
     def _changed(self) -> None:
         db.bump_generation(self.conn)
@@ -190,11 +214,9 @@ class TemplateStore:
     def user_templates(self, user: str, modality: str, model_id: str) -> np.ndarray:
         """All of ``user``'s templates for one model as an (n, d) float32 matrix; (0, d) if none."""
         with self._lock, db.errors(self.path):
-            found = [r.embedding(self._key) for r in rows(self.conn, "u.name = ? AND e.modality = ? AND "
-                                                          "e.model_id = ?", (user, modality, model_id))]
-            if found:
-                return np.stack(found).astype(np.float32)
-            return np.zeros((0, self._dim(modality, model_id)), np.float32)
+            found = list(rows(self.conn, "u.name = ? AND e.modality = ? AND e.model_id = ?",
+                              (user, modality, model_id)))
+            return open_matrix(self._key, found, found[0].dim if found else self._dim(modality, model_id))
 
     def _dim(self, modality: str, model_id: str) -> int:
         row = self.conn.execute("SELECT dim FROM enrolments WHERE modality = ? AND model_id = ? LIMIT 1",
@@ -213,15 +235,10 @@ class TemplateStore:
             cached = self._cache.get((modality, model_id))
             if cached is not None:
                 return cached
-            users, fingers, vectors = [], [], []
-            for r in rows(self.conn, "e.modality = ? AND e.model_id = ?", (modality, model_id)):
-                vectors.append(r.embedding(self._key))
-                users.append(r.user)
-                fingers.append(r.finger)
-            matrix = (np.stack(vectors).astype(np.float32) if vectors
-                      else np.zeros((0, self._dim(modality, model_id)), np.float32))
+            found = list(rows(self.conn, "e.modality = ? AND e.model_id = ?", (modality, model_id)))
+            matrix = open_matrix(self._key, found, found[0].dim if found else self._dim(modality, model_id))
             matrix.setflags(write=False)
-            gallery = Gallery(users, fingers, matrix)
+            gallery = Gallery([r.user for r in found], [r.finger for r in found], matrix)
             self._cache[(modality, model_id)] = gallery
             self._seen = (data_version, db.generation(self.conn))
             return gallery
@@ -301,8 +318,12 @@ class TemplateStore:
             return seconds
 
     def record_success(self, subject: str) -> None:
-        with self._lock, db.errors(self.path), self._write():
-            lockout.clear(self.conn, subject)
+        """Clear ``subject``'s failures and lockouts (no disk write when there is nothing to clear)."""
+        with self._lock, db.errors(self.path):
+            if lockout.load(self.conn, subject) == lockout.LockoutState():
+                return
+            with self._write():
+                lockout.clear(self.conn, subject)
 
     # --------------------------------------------------------------------------------- check, keys, backup
     def check(self) -> CheckReport:
