@@ -112,7 +112,8 @@ def format_text(summaries: list[DatasetSummary]) -> str:
     total = sum(s.images for s in summaries)
     bad = sum(len(s.unreadable) for s in summaries)
     skipped = sum(len(s.skipped) for s in summaries)
-    lines.append(f"total: {len(summaries)} dataset(s), {total} images, {bad} unreadable, {skipped} skipped")
+    checked = f"{bad} unreadable" if all(s.checked for s in summaries) else "not decoded"
+    lines.append(f"total: {len(summaries)} dataset(s), {total} images, {checked}, {skipped} skipped")
     return "\n".join(lines)
 
 
