@@ -135,6 +135,9 @@ def test_key_file_is_private_and_reused(state):
         s.enroll("alice", "right-index", FP, M1, vectors(2))
     mode = (state / KEY_FILE).stat().st_mode & 0o777
     assert mode == 0o600 and len((state / KEY_FILE).read_bytes()) == 32
+    for name in ("store.db", "store.db-wal"):
+        if (state / name).exists():
+            assert (state / name).stat().st_mode & 0o077 == 0, name
     with TemplateStore.open(state, create=False) as s:
         assert s.user_templates("alice", FP, M1).shape == (2, 128)
 

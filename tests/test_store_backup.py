@@ -33,6 +33,9 @@ def test_round_trip_to_a_store_with_another_key(source, tmp_path):
     backup = tmp_path / "out" / "biolock.backup"
     assert source.export_backup(backup, "long enough passphrase") == 12
     assert backup.stat().st_mode & 0o777 == 0o600
+    with pytest.raises(StoreError, match="already exists"):
+        source.export_backup(backup, "long enough passphrase")
+    assert source.export_backup(backup, "long enough passphrase", overwrite=True) == 12
     with TemplateStore.open(tmp_path / "b") as target:
         assert target.key_id != source.key_id
         assert target.import_backup(backup, "long enough passphrase") == 12

@@ -88,6 +88,9 @@ def test_export_import_check_and_rotate(state, tmp_path):
     env = {"BIOLOCK_BACKUP_PASSPHRASE": "backup passphrase"}
     result = run("store", "export", str(backup), env=env)
     assert result.exit_code == 0 and "exported 6 templates" in result.output
+    again = run("store", "export", str(backup), env=env)
+    assert again.exit_code == 2 and "already exists" in again.output
+    assert run("store", "export", str(backup), "--force", env=env).exit_code == 0
     other = tmp_path / "other"
     result = run("--state-dir", str(other), "store", "import", str(backup), env=env)
     assert result.exit_code == 0 and "imported 6 templates" in result.output, result.output

@@ -21,8 +21,9 @@ def command() -> None:
 
 @command.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
 @click.pass_obj
-def export(app, path: Path) -> None:
+def export(app, path: Path, force: bool) -> None:
     """Write an encrypted backup of all users and templates to PATH.
 
     The backup is sealed with a key derived from a passphrase ($BIOLOCK_BACKUP_PASSPHRASE, else asked for),
@@ -36,7 +37,7 @@ def export(app, path: Path) -> None:
 
     with open_store(app) as store:
         phrase = ask_passphrase("Backup passphrase", BACKUP_PASSPHRASE_ENV, confirm=True)
-        count = store.export_backup(path, phrase)
+        count = store.export_backup(path, phrase, overwrite=force)
     click.echo(f"exported {count} templates to {path}")
 
 

@@ -11,6 +11,7 @@ rotate, import) inside the same transaction; callers audit decisions with :meth:
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -62,6 +63,16 @@ class UserInfo:
     enrolments: list[EnrolmentInfo]
 
 
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal/-shm files copy these permissions)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create the store {path}: {exc.strerror}") from None
+
+
 class TemplateStore:
     """See the module docstring. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
@@ -93,6 +104,7 @@ class TemplateStore:
                 raise StoreError(f"no template store in {state_dir}: enrol someone first, or pass the right "
                                  "--state-dir")
             ensure_state_dir(state_dir)
+            _create_private(path)
         elif path.stat().st_size == 0:
             raise StoreError(f"the store {path} is empty (0 bytes): it was truncated; restore it from a backup "
                              "(biolock store import) or move it away to start a new store")
@@ -348,10 +360,12 @@ class TemplateStore:
             self._cache.clear()
             return count
 
-    def export_backup(self, path: Path, passphrase: str) -> int:
+    def export_backup(self, path: Path, passphrase: str, *, overwrite: bool = False) -> int:
         """Write an encrypted, authenticated backup of all users and templates; returns the template count."""
         from device.store import backup
 
+        if Path(path).exists() and not overwrite:
+            raise StoreError(f"{path} already exists; choose another name (or overwrite it explicitly)")
         with self._lock, db.errors(self.path):
             count = backup.export_to(self.conn, self._key, Path(path), passphrase)
             audit_log.append(self.conn, self._clock(), "store.export", None, "ok", None, None,
