@@ -108,6 +108,7 @@ class Emulator:
         self.to_host = _FaultyPipe("to_host", self.faults, self.rng, self._write_master, self.counts)
         self.to_lock = _FaultyPipe("to_lock", self.faults, self.rng, self._deliver_to_uart, self.counts)
         self.port: str | None = None
+        self.unplugged = False
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> str:
@@ -153,6 +154,8 @@ class Emulator:
                 data = os.read(self._master, 4096)
             except OSError:
                 return
+            if self.unplugged:
+                continue  # the line is there but nobody is listening (board unpowered or cable cut)
             pending += data
             while True:
                 zero = pending.find(b"\x00")
