@@ -133,11 +133,9 @@ def test_gallery_cache_follows_changes_from_another_process_view(state):
 def test_key_file_is_private_and_reused(state):
     with TemplateStore.open(state) as s:
         s.enroll("alice", "right-index", FP, M1, vectors(2))
-    mode = (state / KEY_FILE).stat().st_mode & 0o777
-    assert mode == 0o600 and len((state / KEY_FILE).read_bytes()) == 32
-    for name in ("store.db", "store.db-wal"):
-        if (state / name).exists():
-            assert (state / name).stat().st_mode & 0o077 == 0, name
+        assert {p.name: p.stat().st_mode & 0o777 for p in state.iterdir()} == {
+            name: 0o600 for name in ("store.db", "store.db-wal", "store.db-shm", KEY_FILE)}
+    assert len((state / KEY_FILE).read_bytes()) == 32
     with TemplateStore.open(state, create=False) as s:
         assert s.user_templates("alice", FP, M1).shape == (2, 128)
 

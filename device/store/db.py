@@ -11,6 +11,7 @@ written by a newer biolock is refused rather than guessed at.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -174,3 +175,13 @@ def bump_generation(conn: sqlite3.Connection) -> None:
 def generation(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT value FROM meta WHERE name = 'generation'").fetchone()
     return int(row[0]) if row else 0
+
+
+def create_private(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (its -wal/-shm files copy these permissions)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create the store {path}: {exc.strerror}") from None

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
-from device.errors import KeyError_
-from device.store import keys
+from device.errors import KeyError_, StoreError
+from device.store import db, keys
 from device.store.crypto import check_key, key_check_value, key_id, same_key_check, seal
 from device.store.db import bump_generation, set_meta, transaction
 from device.store.records import rows
@@ -89,3 +90,23 @@ def rotate(conn: sqlite3.Connection, state_dir: Path, old_key: bytes, new_key: b
     if manage_file:
         finish_pending(state_dir)
     return count
+
+
+def settle_key(conn: sqlite3.Connection, state_dir: Path, path: Path, key: bytes | None,
+               passphrase: str | None, clock: Callable[[], float]) -> bytes:
+    """The key for an opened database: checked against its key check value, or recorded for a new store."""
+    kcv = db.get_meta(conn, "key_check")
+    if kcv is not None and db.get_meta(conn, "format") not in (db.STORE_FORMAT, db.STORE_FORMAT.encode()):
+        raise StoreError(f"{path} is not a {db.STORE_FORMAT} store")
+    if kcv is None and conn.execute("SELECT count(*) FROM templates").fetchone()[0]:
+        raise StoreError(f"the store {path} has templates but no key check value (damaged)")
+    if key is None:
+        key = resolve_file_key(state_dir, kcv, passphrase)
+    elif kcv is not None and not same_key_check(kcv, key):
+        raise KeyError_(f"wrong key for the store {path} (key id {key_id(key)}); nothing was changed")
+    if kcv is None:
+        with db.transaction(conn):
+            db.set_meta(conn, "format", db.STORE_FORMAT)
+            db.set_meta(conn, "key_check", key_check_value(key))
+            db.set_meta(conn, "created", clock())
+    return key

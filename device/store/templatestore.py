@@ -11,12 +11,10 @@ rotate, import) inside the same transaction; callers audit decisions with :meth:
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,51 +24,12 @@ from device.errors import KeyError_, StoreError
 from device.store import audit as audit_log
 from device.store import db, lockout, rotation
 from device.store.check import CheckReport, run_check
-from device.store.crypto import check_key, key_check_value, key_id, same_key_check
+from device.store.crypto import check_key, key_id
 from device.store.keys import KEY_FILE, ensure_state_dir
 from device.store.records import check_name, encode_all, insert_enrolment, new_uid, open_matrix, rows
+from device.store.views import EnrolmentInfo, Gallery, UserInfo
 
 SAME = object()  # rotate_key(passphrase=SAME): protect the new key file like the current one
-
-
-@dataclass(frozen=True)
-class Gallery:
-    """Every template of one model: row ``i`` of ``matrix`` belongs to ``users[i]``'s ``fingers[i]``."""
-
-    users: list[str]
-    fingers: list[str]
-    matrix: np.ndarray  # (n, d) float32
-
-
-@dataclass(frozen=True)
-class EnrolmentInfo:
-    finger: str
-    modality: str
-    model_id: str
-    templates: int
-    created: float
-
-
-@dataclass(frozen=True)
-class UserInfo:
-    name: str
-    fingers: list[str]
-    modality: str  # comma-separated when a user is enrolled in several modalities
-    model_id: str  # likewise
-    templates: int
-    created: float
-    needs_reenrol: bool
-    enrolments: list[EnrolmentInfo]
-
-
-def _create_private(path: Path) -> None:
-    """Create the database file 0600 before SQLite does (its -wal/-shm files copy these permissions)."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise StoreError(f"cannot create the store {path}: {exc.strerror}") from None
 
 
 class TemplateStore:
@@ -104,7 +63,7 @@ class TemplateStore:
                 raise StoreError(f"no template store in {state_dir}: enrol someone first, or pass the right "
                                  "--state-dir")
             ensure_state_dir(state_dir)
-            _create_private(path)
+            db.create_private(path)
         elif path.stat().st_size == 0:
             raise StoreError(f"the store {path} is empty (0 bytes): it was truncated; restore it from a backup "
                              "(biolock store import) or move it away to start a new store")
@@ -115,31 +74,12 @@ class TemplateStore:
             conn = db.connect(path, busy_timeout_s)
             try:
                 db.migrate(conn, path)
-                key = cls._settle_key(conn, state_dir, path, key, passphrase, clock)
+                key = rotation.settle_key(conn, state_dir, path, key, passphrase, clock)
             except BaseException:
                 conn.close()
                 raise
         return cls(conn, path, state_dir, key, key_from_file=from_file, passphrase=passphrase,
                    lockout_config=lockout_config or LockoutConfig(), clock=clock)
-
-    @staticmethod
-    def _settle_key(conn: sqlite3.Connection, state_dir: Path, path: Path, key: bytes | None,
-                    passphrase: str | None, clock: Callable[[], float]) -> bytes:
-        kcv = db.get_meta(conn, "key_check")
-        if kcv is not None and db.get_meta(conn, "format") not in (db.STORE_FORMAT, db.STORE_FORMAT.encode()):
-            raise StoreError(f"{path} is not a {db.STORE_FORMAT} store")
-        if kcv is None and conn.execute("SELECT count(*) FROM templates").fetchone()[0]:
-            raise StoreError(f"the store {path} has templates but no key check value (damaged)")
-        if key is None:
-            key = rotation.resolve_file_key(state_dir, kcv, passphrase)
-        elif kcv is not None and not same_key_check(kcv, key):
-            raise KeyError_(f"wrong key for the store {path} (key id {key_id(key)}); nothing was changed")
-        if kcv is None:
-            with db.transaction(conn):
-                db.set_meta(conn, "format", db.STORE_FORMAT)
-                db.set_meta(conn, "key_check", key_check_value(key))
-                db.set_meta(conn, "created", clock())
-        return key
 
     def close(self) -> None:
         with self._lock:
