@@ -104,6 +104,17 @@ def test_store_with_passphrase_key(tmp_path):
     assert len((state / KEY_FILE).read_bytes()) == 32
 
 
+def test_rotation_keeps_a_passphrase_given_through_the_environment(tmp_path, monkeypatch):
+    state = tmp_path / "s"
+    init_key(state, passphrase="from env")
+    monkeypatch.setenv("BIOLOCK_PASSPHRASE", "from env")
+    with TemplateStore.open(state) as s:
+        new = generate_key()
+        s.rotate_key(new)
+    assert keys_mod.needs_passphrase((state / KEY_FILE).read_bytes())
+    assert load_key(state, "from env") == new
+
+
 def test_rotation_reseals_everything(tmp_path):
     state = tmp_path / "s"
     with TemplateStore.open(state) as s:

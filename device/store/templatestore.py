@@ -22,7 +22,7 @@ import numpy as np
 from device.config import LockoutConfig
 from device.errors import KeyError_, StoreError
 from device.store import audit as audit_log
-from device.store import db, lockout, rotation
+from device.store import db, keys, lockout, rotation
 from device.store.check import CheckReport, run_check
 from device.store.crypto import check_key, key_id
 from device.store.keys import KEY_FILE, ensure_state_dir
@@ -289,11 +289,17 @@ class TemplateStore:
         ``passphrase``: protect the new key file with it (None: raw key file; default: like the current one).
         Returns the number of templates re-sealed.
         """
-        phrase = self._passphrase if passphrase is SAME else passphrase
-        if phrase is not None and not isinstance(phrase, str):
-            raise KeyError_("the passphrase must be text")
         with self._lock, db.errors(self.path):
-            manage = self._key_from_file or (self.state_dir / KEY_FILE).exists()
+            key_path = self.state_dir / KEY_FILE
+            manage = self._key_from_file or key_path.exists()
+            phrase = passphrase
+            if passphrase is SAME:  # keep the protection the current key file has
+                wrapped = manage and key_path.exists() and keys.needs_passphrase(key_path.read_bytes())
+                phrase = (self._passphrase or keys.passphrase_from_env()) if wrapped else None
+                if wrapped and phrase is None:
+                    raise KeyError_(f"{key_path} is protected by a passphrase: give it (or a new one) to rotate")
+            if phrase is not None and not isinstance(phrase, str):
+                raise KeyError_("the passphrase must be text")
             count = rotation.rotate(self.conn, self.state_dir, self._key, new_key, manage, phrase, self._clock())
             self._key = check_key(new_key)
             self._passphrase = phrase
