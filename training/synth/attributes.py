@@ -11,9 +11,11 @@ Ridge density by sex. Dermatoglyphic studies count the ridges crossing the diago
 - Punjab study (Springer Open, 2016): women 13.94, men 12.32 ridges / 25 mm^2;
 - Gutierrez-Redomero et al. 2008 (Forensic Sci. Int. 180:17-22, Spanish sample): women significantly higher in
   the radial and ulnar (distal) areas, not in the proximal area.
-We use the Sohag means and spreads. A count n along the 7.07 mm diagonal gives a ridge period of 7.07 mm / n,
-i.e. (7.07 / n) * 500 / 25.4 px at 500 dpi: men 15.02 -> 9.27 px, women 17.74 -> 7.85 px. That brackets the
-commonly quoted ~9 px mean ridge period at 500 dpi (spread 7-12 px across fingers and positions).
+We use the mean of the Sohag and Punjab means per sex (women 15.84, men 13.67 ridges / 25 mm^2) with the Sohag
+spreads. A count n along the 7.07 mm diagonal gives a ridge period of 7.07 mm / n, i.e. (7.07 / n) * 500 / 25.4
+px at 500 dpi: men 13.67 -> 10.2 px, women 15.84 -> 8.8 px, 9.5 px overall. That matches the ~9 px mean ridge
+period usually quoted at 500 dpi and the 9.45 px we measure on the five FVC sample sets in ../shared/data
+(normalized to 500 dpi; see docs/synthetic-data.md); the Sohag figures alone would give 8.6 px.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from training.synth.orientation import PATTERN_CLASSES
 CLASS_PROPORTIONS = {"arch": 0.037, "tented_arch": 0.029, "left_loop": 0.338, "right_loop": 0.317, "whorl": 0.279}
 
 DIAGONAL_MM = 5.0 * np.sqrt(2.0)
-RIDGES_PER_25MM2 = {"female": (17.74, 1.63), "male": (15.02, 1.33)}  # mean, sd (Sohag study, see above)
+RIDGES_PER_25MM2 = {"female": (15.84, 1.63), "male": (13.67, 1.33)}  # mean, sd (two studies pooled, see above)
 PERIOD_LIMITS_PX = (6.5, 12.5)  # at 500 dpi; keeps the Gabor bank small and avoids unprintable periods
 
 
