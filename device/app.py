@@ -72,12 +72,18 @@ class DaemonStats:
     history: list[Attempt] = field(default_factory=list, repr=False)
 
 
+# Reasons the pipeline gives without a score that are refusals, not a poor capture (see device/pipeline.py).
+NOT_A_CAPTURE_PROBLEM = ("locked out", "nobody enrolled", "not enrolled", "needs re-enrolment", "no fingerprint",
+                         "no vein")
+
+
 def classify(decision: Any) -> str:
-    """accepted / rejected / retry: a capture the pipeline refused before comparing (score NaN) is a retry,
-    except a lockout, which is a rejection."""
+    """accepted / rejected / retry: a capture refused before any comparison (no score) for its quality is a
+    retry (the user is told what to fix); a lockout or an empty gallery is a rejection."""
     if decision.accepted:
         return "accepted"
-    if isinstance(decision.score, float) and math.isnan(decision.score) and not decision.reason.startswith("locked"):
+    no_score = isinstance(decision.score, float) and math.isnan(decision.score)
+    if no_score and not decision.reason.startswith(NOT_A_CAPTURE_PROBLEM):
         return "retry"
     return "rejected"
 
@@ -320,3 +326,34 @@ def rss_kib() -> int:
     except OSError:
         pass
     return 0
+
+
+class RssProbe:
+    """An ``on_attempt`` hook that samples RSS every ``every`` attempts (memory growth over a long soak)."""
+
+    def __init__(self, every: int = 1000, then: Callable[[Attempt], None] | None = None) -> None:
+        self.every = max(1, every)
+        self.then = then
+        self.count = 0
+        self.samples: list[tuple[int, int]] = [(0, rss_kib())]
+
+    def __call__(self, attempt: Attempt) -> None:
+        self.count += 1
+        if self.count % self.every == 0:
+            self.samples.append((self.count, rss_kib()))
+        if self.then is not None:
+            self.then(attempt)
+
+    def report(self) -> dict[str, float]:
+        """Drift from the first sample after warm-up (the first ``every`` attempts) to the last."""
+        base = self.samples[1] if len(self.samples) > 2 else self.samples[0]
+        last = self.samples[-1]
+        span = max(1, last[0] - base[0])
+        return {
+            "attempts": self.count,
+            "rss_start_kib": self.samples[0][1],
+            "rss_warm_kib": base[1],
+            "rss_end_kib": last[1],
+            "drift_kib": last[1] - base[1],
+            "drift_kib_per_1000": round((last[1] - base[1]) * 1000 / span, 2),
+        }

@@ -14,8 +14,8 @@ DARK_MEAN = 25.0  # mean grey level below this: "too dark"
 BRIGHT_MEAN = 250.0  # mean grey level above this: "too bright" (fingerprint) / "overexposed" (vein)
 
 # --- fingerprint ------------------------------------------------------------------------------------------------
-FP_WORK_SIDE = 320  # images larger than this (longer side) are shrunk before segmentation, for speed
-FP_BLOCK = 12  # block size (pixels of the working image) of the segmentation / orientation grid
+FP_WORK_SIDE = 200  # images larger than this (longer side) are shrunk before segmentation, for speed
+FP_BLOCK = 8  # block size (pixels of the working image) of the segmentation / orientation grid
 FP_VARIANCE_FRACTION = 0.25  # a block is foreground if its std exceeds this fraction of the 90th percentile block
 FP_MIN_BLOCK_STD = 4.0  # ... and at least this absolute std (grey levels)
 FP_MIN_COHERENCE = 0.15  # ... and at least this orientation coherence (0 isotropic .. 1 perfect ridges)

@@ -30,7 +30,7 @@ from device import vein_ops as vein
 from device.errors import ImageError
 from device.fingerprint_ops import OrientationField, orientation_field
 from device.imageio import to_grey_u8
-from device.quality import Quality, basic_checks, fingerprint_quality, reject, vein_quality
+from device.quality import Quality, basic_checks, fingerprint_quality, percentile_u8, reject, vein_quality
 
 FINGERPRINT_INPUT: tuple[int, int] = (96, 96)  # (height, width)
 VEIN_INPUT: tuple[int, int] = (64, 192)  # (height, width), finger axis horizontal
@@ -144,7 +144,7 @@ def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tup
         contrast=contrast,
         saturated=saturated,
         noise=noise,
-        p95=float(np.percentile(roi, 95)),
+        p95=percentile_u8(roi, 95),
     )
     enhanced = vein.clahe(vein.flatten_illumination(resized))
     return enhanced.astype(np.float32) / 255.0, quality

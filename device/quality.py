@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from device import params
@@ -37,6 +38,14 @@ SMUDGED = "smudged or unclear ridges"
 LOW_CONTRAST = "too little contrast"
 
 
+def percentile_u8(values: np.ndarray, q: float) -> float:
+    """Percentile of uint8 data from its histogram (much faster than ``np.percentile`` for images)."""
+    counts = np.bincount(values.ravel(), minlength=256)
+    if counts.sum() == 0:
+        return 0.0
+    return float(np.searchsorted(np.cumsum(counts), q / 100.0 * counts.sum()))
+
+
 def reject(reason: str, score: float = 0.0, ceiling: float = 1.0) -> Quality:
     """A failed quality; the score is kept below ``ceiling`` (the pass mark) so scores and ``ok`` agree."""
     return Quality(float(np.clip(min(score, np.nextafter(ceiling, 0.0)), 0.0, 1.0)), False, reason)
@@ -58,8 +67,8 @@ def basic_checks(grey: np.ndarray, bright_reason: str, whole_frame_exposure: boo
     h, w = grey.shape if grey.ndim == 2 else (0, 0)
     if grey.size == 0 or min(h, w) < params.MIN_SIDE:
         return reject(f"{TOO_SMALL} ({w}x{h} pixels; need at least {params.MIN_SIDE} on each side)")
-    mean = float(grey.mean())
-    std = float(grey.std())
+    m, sd = cv2.meanStdDev(grey)  # one pass, several times faster than numpy's mean + std
+    mean, std = float(m[0, 0]), float(sd[0, 0])
     if std < params.UNIFORM_STD:
         if mean < params.DARK_MEAN:
             return reject(f"{TOO_DARK}: the image is black; check the light / sensor")
