@@ -176,6 +176,9 @@ def _load(out: Path) -> FixtureModels:
     return FixtureModels(out, out / "fixture.json", out / "fixture_float.json", out / "nan.json", err)
 
 
+_BUILT: dict[str, FixtureModels] = {}
+
+
 @pytest.fixture(scope="session")
 def fixture_models(tmp_path_factory: pytest.TempPathFactory) -> FixtureModels:
     """Built once per session (TensorFlow conversion takes seconds); optionally cached across sessions."""
@@ -192,7 +195,10 @@ def fixture_models(tmp_path_factory: pytest.TempPathFactory) -> FixtureModels:
             shutil.rmtree(cached, ignore_errors=True)
             tmp.rename(cached)
         return _load(cached)
-    return build_fixture_models(tmp_path_factory.mktemp("fixture-models"))
+    # Each test module imports this fixture, which pytest treats as separate definitions: build once per process.
+    if "models" not in _BUILT:
+        _BUILT["models"] = build_fixture_models(tmp_path_factory.mktemp("fixture-models"))
+    return _BUILT["models"]
 
 
 @pytest.fixture
