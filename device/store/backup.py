@@ -21,7 +21,7 @@ import numpy as np
 from device.errors import KeyError_, StoreError
 from device.store import audit as audit_log
 from device.store import keys
-from device.store.crypto import SealError, associated_data, decode_embedding, open_sealed, seal
+from device.store.crypto import SealError, associated_data, cipher, decode_embedding, open_sealed, seal
 from device.store.db import bump_generation, transaction
 from device.store.records import check_name, encode_all, insert_enrolment, new_uid, rows
 
@@ -50,13 +50,14 @@ def export_to(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: str)
             users[name] = {"name": name, "created": created, "enrolments": {}}
         enrol_meta = {eid: (finger, modality, model_id, dim, created) for eid, finger, modality, model_id, dim,
                       created in conn.execute("SELECT id, finger, modality, model_id, dim, created FROM enrolments")}
+        aead = cipher(key)
         for row in rows(conn):
             finger, modality, model_id, dim, created = enrol_meta[row.enrolment_id]
             entry = users.setdefault(row.user, {"name": row.user, "created": created, "enrolments": {}})
             enrolment = entry["enrolments"].setdefault(row.enrolment_id, {
                 "finger": finger, "modality": modality, "model_id": model_id, "dim": dim, "created": created,
                 "templates": []})
-            enrolment["templates"].append(base64.b64encode(row.embedding(key).astype("<f4").tobytes()).decode())
+            enrolment["templates"].append(base64.b64encode(row.embedding(aead).astype("<f4").tobytes()).decode())
             count += 1
     finally:
         conn.execute("ROLLBACK")

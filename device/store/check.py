@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from device.errors import BiolockError
-from device.store.crypto import same_key_check
+from device.store.crypto import cipher, same_key_check
 from device.store.db import SCHEMA_VERSION, STORE_FORMAT, get_meta, schema_version
 from device.store.records import rows
 
@@ -68,9 +68,10 @@ def run_check(conn: sqlite3.Connection, path: str, key: bytes) -> CheckReport:
                                        f"{expected} (partial enrolment)")
         for (name,) in conn.execute("SELECT name FROM users WHERE id NOT IN (SELECT user_id FROM enrolments)"):
             report.notes.append(f"user {name!r} has no enrolled finger")
+        aead = cipher(key)
         for row in rows(conn):
             try:
-                vector = row.embedding(key)
+                vector = row.embedding(aead)
             except BiolockError as exc:
                 report.problems.append(f"template {row.template_id} of user {row.user!r} ({row.finger}, "
                                        f"{row.model_id}): {exc}")

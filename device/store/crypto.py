@@ -54,8 +54,13 @@ def associated_data(*fields: str | bytes | int) -> bytes:
 
 def seal(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt and authenticate ``plaintext`` bound to ``aad`` with a fresh random nonce."""
+    return seal_with(AESGCM(check_key(key)), plaintext, aad)
+
+
+def seal_with(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
+    """:func:`seal` with a prepared cipher (see :func:`cipher`)."""
     nonce = os.urandom(NONCE_SIZE)
-    return nonce + AESGCM(check_key(key)).encrypt(nonce, plaintext, aad)
+    return nonce + aead.encrypt(nonce, plaintext, aad)
 
 
 def open_sealed(key: bytes, blob: bytes, aad: bytes) -> bytes:

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from device.errors import StoreError
 from device.store.crypto import (
@@ -23,7 +24,7 @@ from device.store.crypto import (
     encode_embedding,
     open_sealed,
     open_with,
-    seal,
+    seal_with,
 )
 from device.store.db import STORE_FORMAT
 
@@ -68,9 +69,10 @@ def insert_enrolment(conn: sqlite3.Connection, key: bytes, user_id: int, user_ui
         "INSERT INTO enrolments (user_id, finger, modality, model_id, dim, count, created) VALUES (?,?,?,?,?,?,?)",
         (user_id, finger, modality, model_id, dim, len(plaintexts), now))
     enrolment_id = cur.lastrowid
+    aead = cipher(key)
     for plain in plaintexts:
         uid = new_uid()
-        blob = seal(key, plain, template_aad(user_uid, uid, model_id, modality, finger))
+        blob = seal_with(aead, plain, template_aad(user_uid, uid, model_id, modality, finger))
         conn.execute("INSERT INTO templates (uid, enrolment_id, sealed) VALUES (?, ?, ?)", (uid, enrolment_id, blob))
 
 
@@ -93,10 +95,13 @@ class Row:
     def aad(self) -> bytes:
         return template_aad(self.user_uid, self.template_uid, self.model_id, self.modality, self.finger)
 
-    def plaintext(self, key: bytes) -> bytes:
+    def plaintext(self, key: bytes | AESGCM) -> bytes:
+        """The opened record; ``key`` may be a prepared :func:`cipher` when opening many rows."""
+        if isinstance(key, AESGCM):
+            return open_with(key, self.sealed, self.aad)
         return open_sealed(key, self.sealed, self.aad)
 
-    def embedding(self, key: bytes) -> np.ndarray:
+    def embedding(self, key: bytes | AESGCM) -> np.ndarray:
         vector = decode_embedding(self.plaintext(key))
         if vector.shape[0] != self.dim:
             raise StoreError(f"template {self.template_id} has {vector.shape[0]} values, expected {self.dim}")

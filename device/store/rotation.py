@@ -17,7 +17,7 @@ from pathlib import Path
 
 from device.errors import KeyError_, StoreError
 from device.store import db, keys
-from device.store.crypto import check_key, key_check_value, key_id, same_key_check, seal
+from device.store.crypto import check_key, cipher, key_check_value, key_id, same_key_check, seal_with
 from device.store.db import bump_generation, set_meta, transaction
 from device.store.records import rows
 
@@ -73,11 +73,12 @@ def rotate(conn: sqlite3.Connection, state_dir: Path, old_key: bytes, new_key: b
         keys.write_atomic(pending, keys.key_file_content(new_key, passphrase))
     count = 0
     try:
+        old_aead, new_aead = cipher(old_key), cipher(new_key)
         with transaction(conn):
             for row in list(rows(conn)):
-                plain = row.plaintext(old_key)  # SealError aborts the whole rotation: nothing changes
+                plain = row.plaintext(old_aead)  # SealError aborts the whole rotation: nothing changes
                 conn.execute("UPDATE templates SET sealed = ? WHERE id = ?",
-                             (seal(new_key, plain, row.aad), row.template_id))
+                             (seal_with(new_aead, plain, row.aad), row.template_id))
                 count += 1
             set_meta(conn, "key_check", key_check_value(new_key))
             bump_generation(conn)
