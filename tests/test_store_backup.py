@@ -95,3 +95,13 @@ def test_short_passphrase_is_refused(source, tmp_path):
     with pytest.raises(StoreError, match="at least"):
         source.export_backup(tmp_path / "x.backup", "short")
     assert not (tmp_path / "x.backup").exists()
+
+
+def test_backup_with_another_template_size_for_a_model_is_refused(source, tmp_path):
+    backup = tmp_path / "biolock.backup"
+    source.export_backup(backup, "long enough passphrase")
+    with TemplateStore.open(tmp_path / "b") as target:
+        target.enroll("dave", "left-index", FP, "m@1+a", np.ones((2, 64), np.float32))
+        with pytest.raises(StoreError, match="nothing was imported"):
+            target.import_backup(backup, "long enough passphrase")
+        assert [u.name for u in target.users()] == ["dave"]

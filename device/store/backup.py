@@ -141,6 +141,11 @@ def import_from(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: st
             user_id = conn.execute("INSERT INTO users (uid, name, created) VALUES (?, ?, ?)",
                                    (uid, name, created)).lastrowid
             for finger, modality, model_id, plain, dim, e_created in enrolments:
+                other = conn.execute("SELECT dim FROM enrolments WHERE model_id = ? AND modality = ? AND dim != ?",
+                                     (model_id, modality, dim)).fetchone()
+                if other:
+                    raise StoreError(f"backup {path}: {name}'s {model_id} templates have {dim} values, the store's "
+                                     f"have {other[0]} (nothing was imported)")
                 insert_enrolment(conn, key, user_id, uid, finger, modality, model_id, plain, dim, e_created)
                 count += len(plain)
         bump_generation(conn)
