@@ -225,4 +225,6 @@ def test_watchdog_is_pinged_while_idle(emu, tmp_path):
 def test_classify_and_rss():
     assert classify(Decision(False, None, math.nan, 0.5, "fingerprint too small: press flat", 1.0)) == "retry"
     assert classify(Decision(False, "a", math.nan, 0.5, "locked out: try again in 30 s", 1.0)) == "rejected"
+    assert classify(Decision(False, None, math.nan, 0.5, "nobody enrolled", 1.0)) == "rejected"
+    assert classify(Decision(False, None, 0.2, 0.5, "no match", 1.0)) == "rejected"
     assert rss_kib() > 0

@@ -1,0 +1,71 @@
+"""``biolock run``: the unlock daemon (what the systemd service starts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+@click.command("run")
+@click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Model card JSON (default: inference.model from the config, else the shipped model).")
+@click.option("--user", default=None,
+              help="Verify mode: the one enrolled user this device opens for (default: identify anyone enrolled).")
+@click.option("--soak", type=click.IntRange(1, 10_000_000), default=None,
+              help="Stop after N attempts and print the process memory (RSS) drift as JSON.")
+@click.option("--poll", "poll_s", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
+              help="Seconds per wait for a finger (the loop checks stop and pings the watchdog between waits).")
+@click.pass_obj
+def command(app, model: Path | None, user: str | None, soak: int | None, poll_s: float) -> None:
+    """Run the unlock daemon: wait for a finger, decide, signal the lock, audit; until SIGTERM.
+
+    Sends READY=1 to systemd once the model is loaded and the sensor is open, and WATCHDOG=1 from the loop
+    when the unit sets WatchdogSec. SIGTERM finishes the attempt in progress and exits 0. A sensor that
+    disappears is re-opened with backoff; nothing unlocks on any fault.
+
+    \b
+    Examples:
+      biolock --config /etc/biolock.toml run
+      biolock run --user alice             # a personal device: 1:1 against alice only
+      biolock run --soak 10000             # with a looping replay sensor: memory drift
+    """
+    import threading
+
+    from device.app import Daemon, RssProbe, install_signal_handlers
+    from device.errors import ConfigError
+    from device.pipeline import Authenticator
+    from device.sdnotify import SdNotifier
+    from device.sensors import build_sensor
+    from device.unlock import build_unlocker
+
+    config = app.config
+    if config.matching.mode == "verify" and user is None:
+        raise ConfigError("matching.mode = 'verify' needs the user the device opens for: biolock run --user NAME")
+    notifier = SdNotifier()
+    notifier.status("loading the model")
+    auth = Authenticator.from_config(config, app.state_dir, card_path=model)
+    try:
+        unlocker = build_unlocker(config.unlock, app.state_dir)
+    except BaseException:
+        auth.close()
+        raise
+    decide = auth.identify if user is None else (lambda image: auth.verify(user, image))
+    probe = RssProbe(every=max(1, soak // 10)) if soak else None
+    stop = threading.Event()
+    daemon = Daemon(lambda: build_sensor(config.sensor), decide, unlocker, duration_ms=config.unlock.duration_ms,
+                    notifier=notifier, stop=stop, poll_s=poll_s, max_attempts=soak, audit=auth.store.audit,
+                    on_attempt=probe, keep_history=False)
+    restore = install_signal_handlers(stop)
+    try:
+        stats = daemon.run()
+    finally:
+        restore()
+        unlocker.close()
+        auth.close()
+        notifier.close()
+    summary = {k: v for k, v in vars(stats).items() if k != "history"}
+    if probe is not None:
+        summary["memory"] = probe.report()
+    click.echo(json.dumps(summary, sort_keys=True))
