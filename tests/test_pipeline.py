@@ -234,3 +234,35 @@ def test_daemon_and_cli_share_the_store_and_cli_never_imports_tensorflow(fixture
     d = daemon.identify(finger_image(2, 6))  # the daemon sees the CLI's enrolment (cache invalidated)
     assert d.accepted and d.user == "bob"
     daemon.close()
+
+
+def test_sensor_failure_mid_enrolment_stores_nothing(auth):
+    from device.errors import SensorError
+
+    def captures():
+        yield finger_image(1, 0)
+        yield finger_image(1, 1)
+        raise SensorError("sensor went silent")
+
+    with pytest.raises(SensorError):
+        auth.enroll("alice", "right-index", captures())
+    assert not auth.store.has_user("alice")
+    assert auth.store.gallery("fingerprint", auth.model_id).matrix.shape[0] == 0
+
+
+def test_non_finger_images_never_match(auth):
+    assert auth.enroll("alice", "right-index", impressions(1, 3)).ok
+    rng = np.random.default_rng(5)
+    noise = rng.integers(0, 256, (288, 256)).astype(np.uint8)
+    stripes = np.tile((np.arange(256) // 16 % 2 * 255).astype(np.uint8), (288, 1))
+    for image in (noise, stripes, np.full((288, 256), 128, np.uint8), np.zeros((5, 5), np.uint8)):
+        d = auth.identify(image)
+        assert not d.accepted and d.user is None
+        d = auth.verify("alice", image)
+        assert not d.accepted
+
+
+def test_decision_as_dict_is_json_safe(auth):
+    d = auth.verify("nobody", np.zeros((288, 256), np.uint8))
+    out = json.loads(json.dumps(d.as_dict()))
+    assert out["score"] is None and out["accepted"] is False and out["reason"].startswith("too dark")
