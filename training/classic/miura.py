@@ -10,7 +10,7 @@ Parameters (defaults chosen for 100 x 300 ROI crops, finger axis horizontal):
 - curvature in four directions (horizontal, vertical, two diagonals); in each profile every run of positive
   curvature scores its maximum curvature times its width at the position of the maximum;
 - connection: a centre pixel keeps min(max(two neighbours on one side), max(two on the other)) per direction;
-- binarization at the median of the positive connected scores.
+- binarization: positive connected scores at or above their median are vein.
 - matching: ``ch`` = 10 rows and ``cw`` = 30 columns of margin; the cropped enrolled pattern slides over the probe
   (cross-correlation, all shifts within the margins); score = Nm / (|R crop| + |I window|), in [0, 0.5].
 """
@@ -125,7 +125,7 @@ def maximum_curvature(image: np.ndarray, sigma: float = SIGMA) -> np.ndarray:
     positive = g[g > 0]
     if positive.size == 0:
         return np.zeros(image.shape, np.uint8)
-    return (g > np.median(positive)).astype(np.uint8)
+    return ((g > 0) & (g >= np.median(positive))).astype(np.uint8)
 
 
 def miura_match(enrolled: np.ndarray, probe: np.ndarray, ch: int = CH, cw: int = CW) -> float:

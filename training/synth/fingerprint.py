@@ -140,7 +140,31 @@ def make_master(identity_seed: int) -> MasterPrint:
     period = period_map(MASTER_SHAPE, attrs.ridge_period, centre, rng)
     ridges = grow_ridges(theta, period, rng)
     mask = finger_mask(MASTER_SHAPE, centre, rng)
+    ridges = add_creases(ridges, np.random.default_rng([int(identity_seed), 0xF3]))
     return MasterPrint(attrs, ridges, mask, theta.astype(np.float32), period, points)
+
+
+def add_creases(ridges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Draw a few permanent creases and scars (thin lines without ridge contact) into a ridge pattern.
+
+    Real fingertips carry them (more with age and manual work); they cut ridges and create false minutiae, which
+    makes matching harder in the same way as on the real sets.
+    """
+    h, w = ridges.shape
+    lines = np.zeros((h, w), np.uint8)
+    for _ in range(int(rng.poisson(2.5))):
+        x0, y0 = rng.uniform(0, w), rng.uniform(0.2 * h, h)
+        angle = rng.normal(0, 0.5) + (0 if rng.random() < 0.7 else np.pi / 2)
+        length = rng.uniform(40, 220)
+        x1, y1 = x0 + length * np.cos(angle), y0 + length * np.sin(angle)
+        bend = rng.normal(0, 0.08 * length)
+        t = np.linspace(0, 1, 24)
+        xs = x0 + (x1 - x0) * t - bend * np.sin(angle) * 4 * t * (1 - t)
+        ys = y0 + (y1 - y0) * t + bend * np.cos(angle) * 4 * t * (1 - t)
+        pts = (np.stack([xs, ys], axis=1) * 16).astype(np.int32)
+        cv2.polylines(lines, [pts], False, 255, int(rng.integers(2, 5)), cv2.LINE_AA, 4)
+    cut = cv2.GaussianBlur(lines.astype(np.float32) / 255.0, (0, 0), 0.8)
+    return (ridges * (1 - cut) - cut).astype(np.float32)
 
 
 @lru_cache(maxsize=4)

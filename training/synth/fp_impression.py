@@ -88,9 +88,10 @@ def skin_ink(ridges: np.ndarray, place: Placement, rng: np.random.Generator, sca
     local = 0.25 * _smooth_field((h, w), rng, cells=6)  # uneven moisture across the finger
     ink = 1.0 / (1.0 + np.exp(-4.0 * (ridges + bias + local)))
     if place.moisture < -0.25:  # dry: ridges break into pieces (pores and gaps along the ridge)
-        grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 1.6 / scale)
+        grain = cv2.GaussianBlur(rng.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 2.4 / scale)
         grain /= float(grain.std()) + 1e-6
-        ink *= np.clip(1.5 + grain + 2.0 * place.moisture, 0.0, 1.0)
+        dryness = min(1.0, (-place.moisture - 0.25) / 0.5)
+        ink *= np.clip(2.2 - 1.4 * dryness + grain, 0.0, 1.0)
     return ink
 
 

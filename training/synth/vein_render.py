@@ -67,16 +67,25 @@ def _body(profile: Profile, net: VeinNetwork, cap: Capture, cy: float, radius: f
     return body
 
 
+def project(alpha: np.ndarray, roll: float, radius: float, centre: float, shift_y: float = 0.0
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """Image row of a vessel point at angle ``alpha`` on a finger rolled by ``roll``, and how much it faces the camera.
+
+    Rolling moves a vessel by radius * (sin(alpha + roll) - sin(alpha)): most in the middle, least at the edges,
+    which is the non-rigid change between captures.
+    """
+    a = np.asarray(alpha, dtype=np.float64) + roll
+    return centre + radius * (np.sin(a) + shift_y), np.cos(a)
+
+
 def _vessel_map(net: VeinNetwork, cap: Capture, shape: tuple[int, int], cy: float, radius: float, x0: float,
                 length: float) -> np.ndarray:
     """Absorption in [0, 1): vessels drawn in three depth layers, each blurred by its depth."""
     h, w = shape
     layers = [np.zeros((h, w), np.uint8) for _ in range(3)]
     for v in net.vessels:
-        a = v.alpha + cap.roll
-        facing = np.cos(a)
+        y, facing = project(v.alpha, cap.roll, radius, cy, cap.shift_y)
         x = x0 + (v.u + cap.shift_u) * length
-        y = cy + radius * (np.sin(a) + cap.shift_y)
         layer = min(2, int(v.depth * 3))
         thick = max(1, int(round(2 * v.width * radius)))
         pts = np.stack([x, y], axis=1) * (1 << SUBPIXEL)
