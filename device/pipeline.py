@@ -8,6 +8,10 @@ audit trail live in the template store, so they survive restarts and are shared 
 Lockout subjects: ``verify`` counts failures per claimed user; ``identify`` counts them under one subject
 (``IDENTIFY_SUBJECT``), since an unknown finger claims no one. Poor-quality captures are not failures (the person
 is told what to fix); non-matching comparisons are.
+
+``Decision.reason`` starts with one of these stable words (the daemon and UIs key on them): ``match``,
+``no match``, ``locked out``, ``not enrolled``, ``needs re-enrolment``, ``no <modality> templates``,
+``nobody enrolled``, or a quality reason from ``device.quality`` (``too dark``, ``no finger found``, ...).
 """
 
 from __future__ import annotations
@@ -36,8 +40,20 @@ FINGERS = tuple(f"{side}-{digit}" for side in ("left", "right")
 NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
 
-class EnrolmentError(BiolockError):
-    """An enrolment request that cannot be carried out as asked (bad name or finger)."""
+class RequestError(BiolockError):
+    """A request that cannot be carried out as asked (a bad user name or finger)."""
+
+
+class EnrolmentError(RequestError):
+    """An enrolment that cannot be carried out as asked, or that failed (the CLI reports it with exit 2)."""
+
+
+def check_user_name(name: object) -> str:
+    """1-64 printable characters, no surrounding spaces, not starting with '*' (reserved for lockout subjects)."""
+    if not isinstance(name, str) or not NAME_RE.match(name) or name != name.strip() or name.startswith("*"):
+        raise RequestError(f"invalid user name {name!r}: 1-64 printable characters, no surrounding spaces, "
+                           "not starting with '*'")
+    return name
 
 
 @dataclass(frozen=True)
@@ -166,6 +182,7 @@ class Authenticator:
 
     def verify(self, name: str, image: np.ndarray) -> Decision:
         """1:1: does ``image`` match any enrolled sample of ``name`` (current model only)?"""
+        check_user_name(name)
         start, stages = self._timer(), {}
         left = self._locked(name)
         if left > 0:
@@ -222,8 +239,7 @@ class Authenticator:
     def enroll(self, name: str, finger: str, images: Iterable[np.ndarray],
                on_capture: Callable[[CaptureFeedback], None] | None = None) -> EnrolResult:
         """Take captures until ``enrol.captures`` good ones agree, refuse duplicates, store all or nothing."""
-        if not isinstance(name, str) or not NAME_RE.match(name) or name != name.strip():
-            raise EnrolmentError(f"invalid user name {name!r}: 1-64 printable characters, no surrounding spaces")
+        check_user_name(name)
         if finger not in FINGERS:
             raise EnrolmentError(f"unknown finger {finger!r}; choose one of: {', '.join(FINGERS)}")
         need, limit = self.enrol_config.captures, self.enrol_config.max_attempts

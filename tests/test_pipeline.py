@@ -18,7 +18,7 @@ from device.config import Config, EnrolConfig, InferenceConfig, LockoutConfig, M
 from device.errors import ConfigError, ModelError
 from device.inference import build_embedder
 from device.inference.card import load_card
-from device.pipeline import FINGERS, Authenticator, EnrolmentError
+from device.pipeline import FINGERS, Authenticator, RequestError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -157,11 +157,15 @@ def test_duplicate_finger_is_refused(auth):
 
 
 @pytest.mark.parametrize("name,finger", [("", "right-index"), (" bob", "right-index"), ("bob", "nose"),
-                                         ("a\nb", "right-index")])
+                                         ("a\nb", "right-index"), ("*identify*", "right-index"),
+                                         ("x" * 65, "right-index")])
 def test_bad_name_or_finger_is_a_typed_error(auth, name, finger):
-    with pytest.raises(EnrolmentError):
+    with pytest.raises(RequestError):
         auth.enroll(name, finger, impressions(1, 3))
     assert "right-index" in FINGERS
+    if finger == "right-index":
+        with pytest.raises(RequestError, match="invalid user name"):
+            auth.verify(name, finger_image(1, 0))
 
 
 def test_stale_templates_are_listed_and_never_matched(fixture_models, tmp_path):  # noqa: F811
