@@ -1,7 +1,11 @@
 """sd_notify over a real AF_UNIX datagram socket named by NOTIFY_SOCKET (path and abstract namespace)."""
 
 import os
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +62,55 @@ def test_watchdog_for_another_pid_or_absent_is_off():
 def test_outside_systemd_and_broken_sockets_never_raise(tmp_path):
     assert SdNotifier({}).ready() is False
     assert SdNotifier({"NOTIFY_SOCKET": str(tmp_path / "gone.sock")}).ready() is False
+
+
+# --- the systemd unit, udev rules and installer in deploy/ -------------------------------------------------------
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+def unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in (DEPLOY / "biolock.service").read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def test_unit_is_a_hardened_notify_service():
+    s = unit_settings()
+    assert s["Type"] == ["notify"] and s["Restart"] == ["on-failure"] and s["WatchdogSec"]
+    assert s["StateDirectory"] == ["biolock"] and s["UMask"] == ["0077"]
+    assert s["ProtectSystem"] == ["strict"] and s["PrivateNetwork"] == ["yes"] and s["DevicePolicy"] == ["closed"]
+    allowed = " ".join(s["DeviceAllow"])
+    for device in ("/dev/ttyS0", "/dev/ttyAMA10", "/dev/ttyTHS1", "char-gpiochip", "char-video4linux"):
+        assert device in allowed
+    assert "run" in s["ExecStart"][0].split()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_unit_passes_systemd_analyze_verify(tmp_path):
+    biolock = Path(sys.executable).with_name("biolock")
+    text = (DEPLOY / "biolock.service").read_text().replace("/opt/biolock/.venv/bin/biolock", str(biolock))
+    unit = tmp_path / "biolock.service"
+    unit.write_text(text)
+    out = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    complaints = [line for line in (out.stdout + out.stderr).splitlines() if "biolock.service" in line]
+    assert out.returncode == 0 and complaints == [], out.stdout + out.stderr
+
+
+def test_udev_rules_are_well_formed():
+    rules = [line for line in (DEPLOY / "99-biolock.rules").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert rules
+    for rule in rules:
+        keys = [part.strip() for part in rule.split(",")]
+        assert any("==" in k for k in keys) and any(('="' in k or '+="' in k) and "==" not in k for k in keys), rule
+    assert any("video4linux" in r for r in rules) and any("gpiochip" in r for r in rules)
+
+
+def test_installer_dry_run_lists_the_steps():
+    out = subprocess.run(["sh", str(DEPLOY / "install.sh"), "--dry-run"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for step in ("useradd --system", "99-biolock.rules", "biolock.service", "systemctl daemon-reload"):
+        assert step in out.stdout

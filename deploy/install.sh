@@ -1,0 +1,96 @@
+#!/bin/sh
+# Install biolock as a service on Raspberry Pi OS (Bookworm) or Jetson Linux (Ubuntu), from this checkout.
+#
+#   sudo deploy/install.sh                 # install, do not start
+#   sudo deploy/install.sh --start         # install, enable and start the service
+#   deploy/install.sh --dry-run            # print what would be done (no root needed)
+#
+# What it does: creates the system user `biolock` (groups dialout, video, gpio), a virtual environment in
+# /opt/biolock/.venv with the `device` extra (plus `jetson` on Jetson), /etc/biolock/biolock.toml with the
+# board's UART if there is none yet, the udev rules and the systemd unit. See docs/daemon.md.
+set -eu
+
+PREFIX=/opt/biolock
+CONF_DIR=/etc/biolock
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+DRY=0
+START=0
+for arg in "$@"; do
+    case "$arg" in
+        --dry-run) DRY=1 ;;
+        --start) START=1 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "unknown option: $arg" >&2; exit 2 ;;
+    esac
+done
+
+run() {
+    echo "+ $*"
+    if [ "$DRY" -eq 0 ]; then "$@"; fi
+}
+
+if [ "$DRY" -eq 0 ] && [ "$(id -u)" -ne 0 ]; then
+    echo "run as root (sudo $0), or with --dry-run to see the steps" >&2
+    exit 1
+fi
+
+# --- which board, which UART ------------------------------------------------------------------------------------
+MODEL=$(tr -d '\0' 2>/dev/null < /proc/device-tree/model || true)
+EXTRAS=device
+case "$MODEL" in
+    *"Raspberry Pi 5"*) BOARD="Raspberry Pi 5"; UART=/dev/ttyAMA0 ;;   # GPIO14/15 after dtparam=uart0=on
+    *"Raspberry Pi"*)   BOARD="$MODEL"; UART=/dev/ttyS0 ;;            # mini UART on GPIO14/15 (Bluetooth keeps PL011)
+    *)
+        if [ -f /etc/nv_tegra_release ] || echo "$MODEL" | grep -qi jetson; then
+            BOARD="Jetson ($MODEL)"; UART=/dev/ttyTHS1; EXTRAS=device,jetson
+        else
+            BOARD="unknown board"; UART=/dev/ttyUSB0
+        fi ;;
+esac
+echo "board: $BOARD; fingerprint module UART: $UART (edit $CONF_DIR/biolock.toml to change)"
+
+# --- user, files, venv ----------------------------------------------------------------------------------------------
+if ! id biolock >/dev/null 2>&1; then
+    run useradd --system --home-dir /var/lib/biolock --no-create-home --shell /usr/sbin/nologin biolock
+fi
+for group in dialout video gpio; do
+    if getent group "$group" >/dev/null 2>&1; then run usermod -a -G "$group" biolock; fi
+done
+run mkdir -p "$PREFIX" "$CONF_DIR"
+run python3 -m venv "$PREFIX/.venv"
+run "$PREFIX/.venv/bin/pip" install --quiet --upgrade pip
+run "$PREFIX/.venv/bin/pip" install --quiet "$SRC[$EXTRAS]"
+if [ ! -e "$CONF_DIR/biolock.toml" ]; then
+    echo "+ write $CONF_DIR/biolock.toml"
+    if [ "$DRY" -eq 0 ]; then
+        cat > "$CONF_DIR/biolock.toml" <<TOML
+# biolock configuration: every key is optional (see docs/daemon.md and docs/sensors.md)
+[device]
+modality = "fingerprint"
+
+[sensor]
+type = "r30x"
+port = "$UART"
+module = "r307"
+baud = 57600
+
+[matching]
+security = "secure"
+TOML
+        chmod 0644 "$CONF_DIR/biolock.toml"
+    fi
+fi
+
+# --- udev and systemd ---------------------------------------------------------------------------------------------------
+run install -m 0644 "$SRC/deploy/99-biolock.rules" /etc/udev/rules.d/99-biolock.rules
+run udevadm control --reload
+run udevadm trigger
+run install -m 0644 "$SRC/deploy/biolock.service" /etc/systemd/system/biolock.service
+if command -v systemd-analyze >/dev/null 2>&1; then run systemd-analyze verify /etc/systemd/system/biolock.service; fi
+run systemctl daemon-reload
+if [ "$START" -eq 1 ]; then
+    run systemctl enable --now biolock.service
+else
+    echo "next: enrol people (sudo -u biolock $PREFIX/.venv/bin/biolock --config $CONF_DIR/biolock.toml \\"
+    echo "      --state-dir /var/lib/biolock enroll NAME --finger right-index), then: sudo systemctl enable --now biolock"
+fi
