@@ -119,3 +119,31 @@ def test_frame_classifiers():
     assert not finger_present(np.full((10, 10), 128, np.uint8))  # no texture
     assert finger_present(vein_frame(4, 0))
     assert to_grey(np.zeros((4, 4), np.uint16) + 0x8000).max() == 0x80
+
+
+class RecordingCamera(DeadCamera):
+    """A V4L2 camera that records the properties set on it and accepts a manual exposure."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.args = args
+        self.props = {}
+
+    def set(self, prop, value):
+        self.props[prop] = value
+        return True
+
+
+def test_live_camera_gets_a_fixed_exposure():
+    cams = []
+
+    def factory(*args):
+        cams.append(RecordingCamera(*args))
+        return cams[-1]
+
+    cam = CameraSensor("/dev/video3", exposure=120, capture_factory=factory)
+    cam.open()
+    assert cams[0].args == ("/dev/video3", cv2.CAP_V4L2)
+    assert cams[0].props == {cv2.CAP_PROP_AUTO_EXPOSURE: 1, cv2.CAP_PROP_EXPOSURE: 120.0}
+    cam.close()
+    assert cams[0].released

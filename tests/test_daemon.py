@@ -228,3 +228,17 @@ def test_classify_and_rss():
     assert classify(Decision(False, None, math.nan, 0.5, "nobody enrolled", 1.0)) == "rejected"
     assert classify(Decision(False, None, 0.2, 0.5, "no match", 1.0)) == "rejected"
     assert rss_kib() > 0
+
+
+def test_r503_led_ring_shows_busy_result_and_idle(tmp_path):
+    from device.sensors.r30x import LED_PATTERNS
+
+    with R30xEmulator("r503") as emu503:
+        image = np.full((192, 192), 120, np.uint8)
+        image[0, 0] = 85
+        emu503.present(image)
+        emu503.present(np.full((192, 192), 120, np.uint8))
+        factory = lambda: R30xSensor(emu503.port, "r503", timeout_s=0.3, poll_interval_s=0.01)  # noqa: E731
+        make_daemon(emu503, max_attempts=2, factory=factory).run()
+        expected = [LED_PATTERNS[k] for k in ("busy", "accepted", "idle", "busy", "rejected", "idle")]
+        assert emu503.leds == expected
