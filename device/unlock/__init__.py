@@ -32,6 +32,8 @@ def build_unlocker(config: UnlockConfig, state_dir: Path) -> Unlocker:
             from device.unlock.gpio_d import build_gpiod_unlocker
 
             members.append(build_gpiod_unlocker(config.gpio))
+        if backend != "none":
+            members[-1].exit_pulse_ms = config.duration_ms  # the exit button opens as long as a grant
     except Exception:
         for member in members:
             member.close()
