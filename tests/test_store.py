@@ -59,7 +59,8 @@ def test_reenrolling_a_finger_replaces_it_and_other_fingers_add(store):
     store.enroll("alice", "left-index", FP, M1, vectors(4, seed=4))
     (info,) = store.users()
     assert info.fingers == ["left-index", "right-index"] and info.templates == 6
-    np.testing.assert_array_equal(store.user_templates("alice", FP, M1)[4:], vectors(2, seed=3))  # by finger
+    fingers = np.array(store.gallery(FP, M1).fingers)
+    np.testing.assert_array_equal(store.user_templates("alice", FP, M1)[fingers == "right-index"], vectors(2, seed=3))
 
 
 def test_enrolment_is_all_or_nothing(store):
@@ -395,3 +396,20 @@ def test_one_store_shared_by_threads(store):
         t.join()
     assert errors == []
     assert len(store.users()) == 30 and store.gallery(FP, M1).matrix.shape == (60, 128) and store.check().ok
+
+
+def test_sealed_non_finite_template_fails_closed(store):
+    """A validly sealed record with NaN inside (a bug or a forged key holder) never reaches matching."""
+    from device.store import db, records
+
+    store.enroll("alice", "right-index", FP, M1, vectors(2))
+    plain = b"BLT1" + (128).to_bytes(2, "little") + np.full(128, np.nan, "<f4").tobytes()
+    with db.transaction(store.conn):
+        user_id, uid = store.conn.execute("SELECT id, uid FROM users WHERE name = 'alice'").fetchone()
+        records.insert_enrolment(store.conn, store._key, user_id, uid, "left-index", FP, M1, [plain], 128, 0.0)
+        db.bump_generation(store.conn)
+    with pytest.raises(StoreError, match="non-finite"):
+        store.gallery(FP, M1)
+    with pytest.raises(StoreError, match="non-finite"):
+        store.user_templates("alice", FP, M1)
+    assert any("non-finite" in p for p in store.check().problems)

@@ -7,10 +7,11 @@ in agreement, so a row moved to another user, model or finger fails to open ever
 
 from __future__ import annotations
 
+import functools
 import secrets
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -40,9 +41,17 @@ def check_name(kind: str, value: str, limit: int = MAX_NAME) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=8192)
+def _enrolment_ad(user_uid: str, model_id: str, modality: str, finger: str) -> bytes:
+    return associated_data(STORE_FORMAT, "template", user_uid, model_id, modality, finger)
+
+
 def template_aad(user_uid: str, template_uid: str, model_id: str, modality: str, finger: str) -> bytes:
-    """The associated data a template is sealed with."""
-    return associated_data(STORE_FORMAT, "template", user_uid, template_uid, model_id, modality, finger)
+    """The associated data a template is sealed with: ``associated_data(format, "template", user uid, model id,
+    modality, finger, template uid)``, built from a cached per-enrolment prefix (loading a gallery is mostly this).
+    """
+    raw = template_uid.encode("utf-8")
+    return _enrolment_ad(user_uid, model_id, modality, finger) + len(raw).to_bytes(4, "little") + raw
 
 
 def encode_all(embeddings: Sequence[np.ndarray]) -> tuple[list[bytes], int]:
@@ -76,8 +85,7 @@ def insert_enrolment(conn: sqlite3.Connection, key: bytes, user_id: int, user_ui
         conn.execute("INSERT INTO templates (uid, enrolment_id, sealed) VALUES (?, ?, ?)", (uid, enrolment_id, blob))
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One template row with what its associated data needs (never logged: ``sealed`` is ciphertext only)."""
 
     template_id: int
@@ -113,27 +121,32 @@ _SELECT = ("SELECT t.id, t.uid, CAST(t.sealed AS BLOB), u.name, u.uid, e.finger,
 
 
 def rows(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> Iterator[Row]:
-    """Template rows, ordered by user name, finger and insertion, optionally filtered by a WHERE clause."""
-    sql = f"{_SELECT} {'WHERE ' + where if where else ''} ORDER BY u.name, e.finger, t.id"
-    for r in conn.execute(sql, params):
-        yield Row(int(r[0]), r[1], bytes(r[2]), r[3], r[4], r[5], r[6], r[7], int(r[8]), int(r[9]))
+    """Template rows in enrolment order (then insertion order), optionally filtered by a WHERE clause."""
+    sql = f"{_SELECT} {'WHERE ' + where if where else ''} ORDER BY e.id, t.id"
+    return map(Row._make, conn.execute(sql, params))
 
 
 def open_matrix(key: bytes, found: list[Row], dim: int) -> np.ndarray:
-    """Open many rows into one (n, dim) float32 matrix: one cipher object, one vectorized finiteness check."""
-    out = np.empty((len(found), dim), np.float32)
+    """Open many rows into one (n, dim) float32 matrix: one cipher object, vectorized format and value checks."""
     aead = cipher(key)
     expected = 6 + 4 * dim
-    for i, row in enumerate(found):
+    plains = []
+    for row in found:
         try:
             plain = open_with(aead, row.sealed, row.aad)
         except SealError as exc:
             raise SealError(f"template {row.template_id} of user {row.user!r}: {exc}; run `biolock store check`") \
                 from None
-        if row.dim != dim or len(plain) != expected or plain[:4] != b"BLT1":
-            raise StoreError(f"template {row.template_id} of user {row.user!r} has an unexpected format or size")
-        out[i] = np.frombuffer(plain, dtype="<f4", offset=6)
-    if out.size and not np.isfinite(out).all():
-        bad = found[int(np.nonzero(~np.isfinite(out).all(axis=1))[0][0])]
-        raise StoreError(f"template {bad.template_id} of user {bad.user!r} holds non-finite values")
+        if len(plain) != expected or row.dim != dim:
+            raise StoreError(f"template {row.template_id} of user {row.user!r} has an unexpected size")
+        plains.append(plain)
+    if not plains:
+        return np.zeros((0, dim), np.float32)
+    raw = np.frombuffer(b"".join(plains), dtype=np.uint8).reshape(len(plains), expected)
+    header = np.frombuffer(b"BLT1" + dim.to_bytes(2, "little"), dtype=np.uint8)
+    out = raw[:, 6:].copy().view("<f4").astype(np.float32, copy=False)
+    bad = ~(raw[:, :6] == header).all(axis=1) | ~np.isfinite(out).all(axis=1)
+    if bad.any():
+        row = found[int(np.nonzero(bad)[0][0])]
+        raise StoreError(f"template {row.template_id} of user {row.user!r} has an unknown format or non-finite values")
     return out
