@@ -6,7 +6,12 @@ Every subcommand imports TensorFlow (and other heavy training dependencies) insi
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import click
+
+MODALITY = click.Choice(["fingerprint", "vein"])
 
 
 @click.group("train")
@@ -17,3 +22,196 @@ def train() -> None:
     Example:
       biolock train fit --modality fingerprint --data out/synth-fp
     """
+
+
+@train.command("fit")
+@click.option("--modality", type=MODALITY, required=True, help="Which kind of image the model embeds.")
+@click.option("--data", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Dataset folder or manifest.csv (any layout `biolock data info` understands).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Training config TOML (see docs/training.md); keys override its preset.")
+@click.option("--preset", default=None, help="tiny, default, ship-fingerprint or ship-vein.")
+@click.option("--loss", default=None, help="Override loss.name (triplet, batch_hard, semi_hard, eer, contrastive, "
+              "logistic).")
+@click.option("--epochs", type=int, default=None, help="Override optim.epochs.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fit"),
+              show_default=True, help="Run folder: checkpoints, best.keras, curves.png, history.json.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
+def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume) -> None:
+    """Train an embedding model with validation EER every epoch.
+
+    \b
+    Example:
+      biolock train fit --modality fingerprint --data out/synth-fp --preset tiny --out runs/tiny
+      biolock train fit --modality vein --data ../shared/data --config my.toml --resume --out runs/vein
+    """
+    from training.fit import fit
+    from training.prepared import prepare
+    from training.train_config import load_train_config
+
+    overrides: dict = {}
+    if loss:
+        overrides.setdefault("loss", {})["name"] = loss
+    if epochs:
+        overrides.setdefault("optim", {})["epochs"] = epochs
+    cfg = load_train_config(config_file, preset, overrides)
+    prepared = prepare(data, modality, cache_dir=out_dir / "cache", workers=cfg.data.workers, min_impressions=2)
+    result = fit(cfg, prepared, out_dir, resume=resume)
+    click.echo(f"best validation EER {result.best_val_eer * 100:.2f}% at epoch {result.best_epoch}; "
+               f"model: {result.best_model}")
+    if result.test_metrics:
+        t = result.test_metrics
+        click.echo(f"test (unseen identities): EER {t['eer'] * 100:.2f}%  FMR100 {t['fmr100'] * 100:.2f}%  "
+                   f"pairs {t['genuine_pairs']}/{t['impostor_pairs']}")
+
+
+@train.command("eval")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Dataset folder or manifest.csv; every sensor subset is evaluated separately.")
+@click.option("--modality", type=MODALITY, default=None, help="Needed when MODEL has no model card.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for cached preprocessed images.")
+def eval_cmd(model, data, modality, as_json, cache) -> None:
+    """Evaluate MODEL (.tflite with its card, card .json, or .keras) with the FVC protocol per dataset.
+
+    \b
+    Example:
+      biolock train eval models/fingerprint_int8.tflite --data ../shared/data
+      biolock train eval runs/fit/best.keras --modality vein --data out/synth-vein --json
+    """
+    from training.evaluate import evaluate_model, format_results
+
+    results, _ = evaluate_model(model, data, modality, cache_dir=cache, progress=not as_json)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, default=float))
+    else:
+        click.echo(format_results(results))
+
+
+@train.command("report")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--modality", type=MODALITY, default=None, help="Needed when MODEL has no model card.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for report.md, report.html, results.json and the PNGs.")
+@click.option("--history", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="history.json of the training run, for the training-curves plot.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None)
+def report_cmd(model, data, modality, out_dir, history, cache) -> None:
+    """Write a markdown + HTML report with ROC, DET, score histograms, FMR/FNMR vs threshold, training curves.
+
+    \b
+    Example:
+      biolock train report models/vein_int8.tflite --data out/synth-vein --out out/report-vein
+    """
+    from training.evaluate import evaluate_model
+    from training.report import write_report
+
+    results, scores = evaluate_model(model, data, modality, cache_dir=cache)
+    hist = json.loads(history.read_text()) if history else None
+    paths = write_report(results, scores, out_dir, hist)
+    click.echo(f"wrote {paths['markdown']} and {paths['html']}")
+
+
+@train.command("export")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--modality", type=MODALITY, required=True)
+@click.option("--data", type=click.Path(exists=True, path_type=Path), required=True,
+              help="Validation images (real preprocessed crops calibrate int8 and measure thresholds).")
+@click.option("--split", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="split.json of the training run: use only its validation identities from --data.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--name", default=None, help="Model name in the card (default: <modality>-mobile).")
+@click.option("--version", "version", default="1.0.0", show_default=True)
+@click.option("--trained-on", default="", help="What the model was trained on (goes into the card).")
+@click.option("--no-onnx", is_flag=True, help="Skip the ONNX export.")
+def export_cmd(model, modality, data, split, out_dir, name, version, trained_on, no_onnx) -> None:
+    """Export float32 + int8 .tflite, ONNX and the model card; fails if int8 does not match float.
+
+    \b
+    Example:
+      biolock train export runs/fit/best.keras --modality fingerprint --data out/synth-fp \\
+          --split runs/fit/split.json --out models/
+    """
+    from training.export import export_model
+
+    res = export_model(model, data, out_dir, modality, name or f"{modality}-mobile", version, trained_on,
+                       split=split, onnx=not no_onnx)
+    c = res.checks
+    click.echo(f"int8 {res.int8} ({res.int8.stat().st_size / 1024:.0f} KB); card {res.card}")
+    click.echo(f"validation EER float {c['float']['eer'] * 100:.2f}% int8 {c['int8']['eer'] * 100:.2f}%; "
+               f"mean cosine {c['mean_cosine']:.4f}")
+    if res.onnx_error:
+        click.echo(f"ONNX export failed: {res.onnx_error}", err=True)
+
+
+@train.command("describe")
+@click.option("--embedding-size", type=int, default=128, show_default=True)
+def describe_cmd(embedding_size) -> None:
+    """Parameters and multiply-adds of the light embedders and the VGG16 baseline.
+
+    \b
+    Example:
+      biolock train describe
+    """
+    from training.nets import FINGERPRINT_SHAPE, VEIN_SHAPE, build_model, describe_model
+
+    click.echo("| model | input | params | multiply-adds |")
+    click.echo("|---|---|---|---|")
+    for arch in ("mobile", "vgg16"):
+        for shape in (FINGERPRINT_SHAPE, VEIN_SHAPE):
+            d = describe_model(build_model(arch, shape, embedding_size))
+            click.echo(f"| {arch} | {shape[0]}x{shape[1]} | {d.params:,} | {d.macs / 1e6:,.1f} M |")
+
+
+@train.command("compare-losses")
+@click.option("--modality", type=MODALITY, required=True)
+@click.option("--data", type=click.Path(exists=True, path_type=Path), required=True, help="Synthetic training set.")
+@click.option("--real", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Real sets to evaluate each model on as well (e.g. ../shared/data).")
+@click.option("--losses", default="triplet,batch_hard,semi_hard,eer,contrastive", show_default=True)
+@click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--steps", type=int, default=40, show_default=True, help="Steps per epoch (same for every loss).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/losses"),
+              show_default=True)
+def compare_losses_cmd(modality, data, real, losses, epochs, steps, out_dir) -> None:
+    """Train one model per loss at the same budget and tabulate EER / FMR100 (held-out synthetic and real).
+
+    \b
+    Example:
+      biolock train compare-losses --modality fingerprint --data out/synth-fp --real ../shared/data
+    """
+    from training.recipes.compare import compare_losses
+
+    table = compare_losses(modality, data, [s.strip() for s in losses.split(",") if s.strip()], epochs, steps,
+                           out_dir, real)
+    click.echo(table)
+
+
+@train.command("ship")
+@click.option("--modality", type=click.Choice(["fingerprint", "vein", "both"]), default="both", show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+              show_default=True, help="Where the shipped .tflite, .onnx and card go.")
+@click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("out/ship"),
+              show_default=True, help="Scratch folder: synthetic data, training runs.")
+@click.option("--resume", is_flag=True, help="Continue interrupted training runs in --work.")
+def ship_cmd(modality, out_dir, work, resume) -> None:
+    """Reproduce the shipped models from synthetic data only: generate, train, export.
+
+    \b
+    Example:
+      biolock train ship --out models/
+    """
+    from training.recipes.ship import ship
+
+    for m in (["fingerprint", "vein"] if modality == "both" else [modality]):
+        card = ship(m, out_dir, work, resume=resume)
+        click.echo(f"{m}: {card}")
+
+
+# Fusion report (owned by the fusion work; training/fusion_report.py keeps its heavy imports inside the command).
+from training.fusion_report import fusion_report as _fusion_report  # noqa: E402
+
+train.add_command(_fusion_report)
