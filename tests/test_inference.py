@@ -178,3 +178,16 @@ def test_default_card_is_found_or_a_model_error(monkeypatch, tmp_path):
     assert models.default_card("vein") == tmp_path / "vein.json"
     with pytest.raises(ModelError, match="no shipped model"):
         models.default_card("iris")
+
+
+def test_no_litert_runtime_is_a_clear_error(fixture_models, monkeypatch):  # noqa: F811
+    import sys
+
+    from device.inference import litert
+
+    monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime.interpreter", None)
+    monkeypatch.setitem(sys.modules, "tflite_runtime", None)
+    with pytest.raises(ModelError, match="no LiteRT runtime installed"):
+        litert.LiteRTEmbedder(load_card(fixture_models.int8_card))
+    assert "tf.lite" not in Path(litert.__file__).read_text().replace("never ``tf.lite``", "")
