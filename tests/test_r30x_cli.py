@@ -67,3 +67,11 @@ def test_no_finger_is_a_clear_error(emu):
     result = CliRunner().invoke(main, ["sensor", "capture", "--type", "r30x", "--port", emu.port, "--out", "x.png",
                                        "--timeout", "0.2"])
     assert result.exit_code == 3 and "no finger" in result.output
+
+
+def test_sensor_configure_changes_baud_and_packet_size(emu):
+    result = CliRunner().invoke(main, ["sensor", "configure", "--type", "r30x", "--port", emu.port,
+                                       "--set-baud", "115200", "--set-packet-size", "256"])
+    assert result.exit_code == 0, result.output
+    assert emu.baud == 115200 and emu.packet_size == 256
+    assert "module answers at 115200 baud, packet size 256" in result.output
