@@ -270,3 +270,47 @@ def test_decision_as_dict_is_json_safe(auth):
     d = auth.verify("nobody", np.zeros((288, 256), np.uint8))
     out = json.loads(json.dumps(d.as_dict()))
     assert out["score"] is None and out["accepted"] is False and out["reason"].startswith("too dark")
+
+
+_ENROL_LOOP = """
+import sys, itertools
+sys.path.insert(0, sys.argv[3])
+from pathlib import Path
+from models_fixture import finger_image
+from device.config import Config, EnrolConfig, InferenceConfig
+from device.pipeline import Authenticator
+auth = Authenticator.from_config(Config(inference=InferenceConfig(model=Path(sys.argv[1])),
+                                        enrol=EnrolConfig(captures=3)), Path(sys.argv[2]))
+print("ready", flush=True)
+for i in itertools.count(int(sys.argv[4])):
+    r = auth.enroll(f"u{i}", "right-index", [finger_image(100 + i, k) for k in range(3)])
+    print("enrolled", i, r.ok, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_kill_during_enrolment_leaves_a_consistent_store(fixture_models, tmp_path):  # noqa: F811
+    """SIGKILL a process that enrols in a loop, several times: every user is either whole or absent."""
+    import random
+    import signal
+    import time
+
+    state = tmp_path / "state"
+    rng = random.Random(3)
+    start = 0
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-c", _ENROL_LOOP, str(fixture_models.int8_card), str(state),
+                                 str(Path(__file__).parent), str(start)], stdout=subprocess.PIPE, text=True,
+                                cwd=REPO)
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=30)
+        start += 1 + out.count("enrolled")
+        a = make_auth(fixture_models.int8_card, state)
+        report = a.store.check()
+        assert report.ok, report.problems
+        for user in a.store.users():
+            assert user.templates == 3, user  # never a partial enrolment
+            assert a.store.user_templates(user.name, "fingerprint", a.model_id).shape == (3, 128)
+        a.close()
