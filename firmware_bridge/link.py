@@ -171,7 +171,9 @@ class Link:
         The key file is created (0600, exclusive) under a temporary name first and renamed into place only
         after the lock confirmed, so a failed pairing leaves neither a stale key nor an overwritten one.
         """
-        final = Path(key_path or self.key_path or KEY_FILE)
+        if key_path is None and self.key_path is None:
+            raise PairingError("no key file given: pass key_path or open the link with Link.open(state_dir)")
+        final = Path(key_path or self.key_path)
         if final.exists():
             raise PairingError(f"a lock key already exists at {final}; remove it first to pair again")
         tmp = final.with_name(final.name + ".new")
