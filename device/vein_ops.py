@@ -98,26 +98,41 @@ def _band_means(work: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.nd
     return ((cum[lower + 1, cols] - cum[upper, cols]) / counts).astype(np.float32)
 
 
+def _outer_edges(work: np.ndarray, steps: np.ndarray, reach: int, lit: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per column, the outermost finger edge scanning from row 0 inwards: the first strong dark-to-bright step
+    whose outer side is background (much darker than the inner side, which must be lit), refined to the
+    strongest step within ``2 * reach`` rows. Returns (row, found) per column.
+
+    Why the outermost and not the strongest: a dark vein just inside a dimly lit finger edge makes a stronger
+    step than the edge itself; taking it would cut the finger in half.
+    """
+    h, w = work.shape
+    cols = np.arange(w)
+    outer = np.zeros_like(work)
+    inner = np.zeros_like(work)
+    if h > 2 * reach:
+        outer[reach:-reach] = work[: h - 2 * reach]
+        inner[reach:-reach] = work[2 * reach :]
+    candidate = (
+        (steps >= params.VEIN_MIN_EDGE_STEP) & (outer < params.VEIN_BACKGROUND_RATIO * inner) & (inner >= lit)
+    )
+    found = candidate.any(axis=0)
+    first = np.argmax(candidate, axis=0)
+    window = np.clip(first[None, :] + np.arange(2 * reach + 1)[:, None], 0, h - 1)
+    best = window[np.argmax(steps[window, cols[None, :]], axis=0), cols]
+    return np.where(found, best, 0), found
+
+
 def find_finger(work: np.ndarray) -> FingerRegion:
     """Upper/lower finger edges per column, whether the image is a crop, the axis tilt and the finger area."""
     h, w = work.shape
     reach = max(2, h // 40)
     steps = _edge_steps(work, reach)
-    half = h // 2
-    up_y = np.argmax(steps[:half], axis=0)
-    lo_y = half + np.argmin(steps[half:], axis=0)
-    cols = np.arange(w)
-    up_step = steps[up_y, cols]
-    lo_step = -steps[lo_y, cols]
-    # an edge is a strong step whose outer side is background: much darker than the finger just inside it
-    ratio = params.VEIN_BACKGROUND_RATIO
-    above = work[np.maximum(up_y - reach, 0), cols]
-    inside_up = work[np.minimum(up_y + reach, h - 1), cols]
-    below = work[np.minimum(lo_y + reach, h - 1), cols]
-    inside_lo = work[np.maximum(lo_y - reach, 0), cols]
     lit = params.VEIN_LIT_FRACTION * _quantile(work[::2, ::2], 0.95)  # the finger side of an edge must be lit
-    up_found = (up_step >= params.VEIN_MIN_EDGE_STEP) & (above < ratio * inside_up) & (inside_up >= lit)
-    lo_found = (lo_step >= params.VEIN_MIN_EDGE_STEP) & (below < ratio * inside_lo) & (inside_lo >= lit)
+    half = h // 2
+    up_y, up_found = _outer_edges(work[:half], steps[:half], reach, lit)
+    lo_y, lo_found = _outer_edges(work[half:][::-1], -steps[half:][::-1], reach, lit)
+    lo_y = h - 1 - lo_y
     edges_seen = up_found | lo_found
     if edges_seen.mean() < params.VEIN_MIN_EDGE_COLUMNS:  # no background around the finger: a ready ROI crop
         full_up, full_lo = np.zeros(w, np.float32), np.full(w, h - 1, np.float32)
@@ -128,11 +143,12 @@ def find_finger(work: np.ndarray) -> FingerRegion:
     # past the fingertip they are background
     band = _band_means(work, upper.astype(np.int64), lower.astype(np.int64))
     finger_level = float(np.median(band[edges_seen]))
-    present = edges_seen | (band >= ratio * finger_level)
+    present = edges_seen | (band >= params.VEIN_BACKGROUND_RATIO * finger_level)
     width = lower - upper
     if present.any():  # the rounded fingertip is narrower than the finger: leave it out of the ROI
         present &= width >= params.VEIN_TIP_WIDTH * float(np.median(width[present]))
     both = up_found & lo_found & present
+    cols = np.arange(w)
     slope = _fit_midline(cols[both].astype(np.float64), ((upper + lower) / 2.0)[both].astype(np.float64))
     angle = math.degrees(math.atan(slope))
     area = float(((lower - upper + 1) * present).sum() / (h * w))

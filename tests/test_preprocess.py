@@ -281,3 +281,15 @@ def test_real_images_pass_quality(shared_data):
     assert passed
     for dataset, oks in passed.items():
         assert np.mean(oks) >= 0.95, (dataset, np.mean(oks))
+
+
+def test_a_dark_vein_near_a_dim_edge_does_not_cut_the_finger():
+    frame = vein_frame(veins=False).astype(np.float32)
+    yy, xx = np.mgrid[0 : frame.shape[0], 0 : frame.shape[1]]
+    frame[:, :160] *= 0.6  # the left half of the finger is dimly lit
+    frame -= 80 * np.exp(-(((yy - (120 - 38)) / 3.0) ** 2)) * (xx < 200) * (frame > 25)  # vein near the top
+    work, scale = vein_ops.working_copy(np.clip(frame, 0, 255).astype(np.uint8))
+    region = vein_ops.find_finger(work)
+    true_top = (120 - 50) * scale
+    left = region.upper[10:70]
+    assert np.median(np.abs(left - true_top)) <= 3  # the finger edge, not the vein 12 px further in
