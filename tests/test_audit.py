@@ -81,3 +81,14 @@ def test_score_bucket_contains_the_score(score):
     low, high = re.fullmatch(r"(-?\d\.\d)-(-?\d\.\d)", score_bucket(score)).groups()
     assert float(low) - 1e-9 <= min(score, 0.999999) < float(high) + 1e-9
     assert float(high) - float(low) == pytest.approx(0.1)
+
+
+def test_old_records_are_pruned(store, monkeypatch):
+    from device.store import audit as audit_mod
+
+    monkeypatch.setattr(audit_mod, "KEEP_ROWS", 100)
+    with store.batch():
+        for i in range(1000):
+            store.audit("verify", user=None, decision="reject", detail=str(i))
+    kept = store.audit_tail(5000)
+    assert 100 <= len(kept) < 1000 and kept[-1].detail == "999"
