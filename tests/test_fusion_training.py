@@ -94,7 +94,8 @@ def test_folds_are_identity_disjoint_and_pairs_follow_fvc():
 
 def test_simplex_grid_and_learned_weights_prefer_the_informative_matcher():
     grid = simplex_grid(3)
-    assert np.allclose(grid.sum(axis=1), 1) and (grid >= 0).all() and len(grid) == 66
+    assert np.allclose(grid.sum(axis=1), 1) and (grid >= 0).all() and len(grid) == 66  # step 0.1
+    assert len(simplex_grid(6)) <= 400 and len(simplex_grid(2)) == 11
     rng = np.random.default_rng(0)
     gen = np.stack([rng.normal(1, 0.3, 200), rng.normal(0, 1, 200)], axis=1)  # matcher 0 informative
     imp = np.stack([rng.normal(0, 0.3, 500), rng.normal(0, 1, 500)], axis=1)

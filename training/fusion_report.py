@@ -109,7 +109,7 @@ def _timings(collected: dict[tuple[str, str], list[float]]) -> dict[str, dict]:
 
 def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, str, str]], out: Path,
                  embedders: dict | None = None, enhancement: bool = True, maps: bool = True,
-                 card_path: Path | None = None) -> dict:
+                 card_path: Path | None = None, rlt_iterations: int = 1000) -> dict:
     """Measure everything on ``unimodal`` ImageSets and the (fp set, vein set, name, note) pairings; write files."""
     from training.fusion.extract import extract_all
     from training.fusion.scores import evaluate_fusion, feature_fusion_matcher
@@ -128,7 +128,8 @@ def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, 
     started = time.perf_counter()
     results, features, times, enh_rows = [], {}, {}, []
     for s in unimodal:
-        feats = extract_all(s.images, s.modality, embedders.get(s.modality), maps=maps, desc=s.name)
+        feats = extract_all(s.images, s.modality, embedders.get(s.modality), maps=maps, desc=s.name,
+                            rlt_iterations=rlt_iterations)
         features[s.name] = (s, feats)
         for stage, values in feats.timings_ms.items():
             times.setdefault((stage, s.modality), []).extend(values)

@@ -110,11 +110,9 @@ def extract_loggabor(image: np.ndarray, params: LogGaborParams = LogGaborParams(
     """
     resp = loggabor_responses(image, params)
     mag = np.abs(resp)
-    mean = block_means(mag, params.grid)
-    sq = block_means(mag * mag, params.grid)
+    pooled = block_means(np.stack([mag, mag * mag, resp.real, resp.imag]), params.grid)  # one pass for all four
+    mean, sq, re, im = pooled
     std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
-    re = block_means(resp.real, params.grid)
-    im = block_means(resp.imag, params.grid)
     coherence = np.sqrt(re * re + im * im) / np.maximum(mean, 1e-9)
     feats = np.stack([np.log1p(mean), std / np.maximum(mean, 1e-9), coherence], axis=-1)
     out = feats.astype(np.float32).ravel()

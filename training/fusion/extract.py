@@ -65,7 +65,7 @@ def _vector(feats: Features, stage: str, fn: Callable[[], np.ndarray], width: in
 
 
 def extract_all(images: list[np.ndarray], modality: str, embedder=None, maps: bool = True,
-                desc: str = "features") -> Features:
+                desc: str = "features", rlt_iterations: int = 1000) -> Features:
     """Every feature of ``images`` (uint8 grey sensor images of one ``modality``)."""
     from device.preprocess import preprocess
 
@@ -75,6 +75,9 @@ def extract_all(images: list[np.ndarray], modality: str, embedder=None, maps: bo
     lg_w = lg_p.scales * lg_p.orientations * lg_p.grid[0] * lg_p.grid[1] * 3
     dog_w = dog_p.scales * dog_p.grid[0] * dog_p.grid[1] * 3
     rows: dict[str, list] = {"loggabor": [], "dog": [], "deep": [], "miura": [], "line-tracking": [], "wide-line": []}
+    from training.classic.line_tracking import LineTrackingParams
+
+    rlt = LineTrackingParams(iterations=rlt_iterations)
     for image in tqdm(images, desc=desc, leave=False, mininterval=2.0):
         pre = _timed(feats, "enhancement", lambda image=image: preprocess(image, modality, size))
         feats.low_quality += int(not pre.quality.ok)
@@ -93,7 +96,7 @@ def extract_all(images: list[np.ndarray], modality: str, embedder=None, maps: bo
 
             u8 = np.clip(picture * 255.0, 0, 255).astype(np.uint8)
             rows["miura"].append(_timed(feats, "miura", lambda p=picture: maximum_curvature(p.astype(np.float64))))
-            rows["line-tracking"].append(_timed(feats, "line-tracking", lambda u=u8: extract_line_tracking(u)))
+            rows["line-tracking"].append(_timed(feats, "line-tracking", lambda u=u8: extract_line_tracking(u, rlt)))
             rows["wide-line"].append(_timed(feats, "wide-line", lambda u=u8: extract_wide_line(u)))
     for name in ("loggabor", "dog", "deep"):
         if rows[name]:

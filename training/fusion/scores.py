@@ -10,7 +10,8 @@ pairs (counts are printed with each table). Validation uses all cross-identity p
 impostors than the test does.
 
 Weights for ``weighted_sum`` are learned by exhaustive search on a simplex grid (step 0.1, coarser when there are
-many matchers), minimizing validation EER, ties broken by the larger d' = (mean_g - mean_i) / sqrt((var_g + var_i)/2).
+many matchers: at most 400 points), minimizing validation EER, ties broken by the larger
+d' = (mean_g - mean_i) / sqrt((var_g + var_i) / 2).
 FAR / FRR are per comparison at the threshold of the validation EER, applied unchanged to the test pairs.
 """
 
@@ -115,7 +116,7 @@ def d_prime(genuine: np.ndarray, impostor: np.ndarray) -> float:
     return float((np.mean(genuine) - np.mean(impostor)) / den) if den > 0 else 0.0
 
 
-def simplex_grid(m: int, max_points: int = 3000) -> np.ndarray:
+def simplex_grid(m: int, max_points: int = 400) -> np.ndarray:
     """Weight vectors on the simplex (sum 1, >= 0) with the finest step 1/n giving <= ``max_points`` points."""
     for n in (10, 8, 5, 4, 3, 2, 1):
         count = 1
