@@ -56,14 +56,14 @@ def fault_after_open(emu, fault, count=1):
                 injected.append(fault)
                 emu.inject(fault, count)
 
-    return lambda: FaultAfterOpen(emu.port, timeout_s=0.3, poll_interval_s=0.01)
+    return lambda: FaultAfterOpen(emu.port, timeout_s=1.0, poll_interval_s=0.01)
 
 
 def make_daemon(emu, unlocker=None, **kwargs):
     kwargs.setdefault("poll_s", 0.1)
     kwargs.setdefault("backoff_s", (0.05, 0.2))
     kwargs.setdefault("clear_timeout_s", 0.5)
-    factory = kwargs.pop("factory", lambda: R30xSensor(emu.port, timeout_s=0.3, poll_interval_s=0.01))
+    factory = kwargs.pop("factory", lambda: R30xSensor(emu.port, timeout_s=1.0, poll_interval_s=0.01))
     return Daemon(factory, kwargs.pop("decide", decide), unlocker or NullUnlocker(), **kwargs)
 
 
@@ -238,7 +238,7 @@ def test_r503_led_ring_shows_busy_result_and_idle(tmp_path):
         image[0, 0] = 85
         emu503.present(image)
         emu503.present(np.full((192, 192), 120, np.uint8))
-        factory = lambda: R30xSensor(emu503.port, "r503", timeout_s=0.3, poll_interval_s=0.01)  # noqa: E731
+        factory = lambda: R30xSensor(emu503.port, "r503", timeout_s=1.0, poll_interval_s=0.01)  # noqa: E731
         make_daemon(emu503, max_attempts=2, factory=factory).run()
         expected = [LED_PATTERNS[k] for k in ("busy", "accepted", "idle", "busy", "rejected", "idle")]
         assert emu503.leds == expected
