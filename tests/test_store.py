@@ -413,3 +413,16 @@ def test_sealed_non_finite_template_fails_closed(store):
     with pytest.raises(StoreError, match="non-finite"):
         store.user_templates("alice", FP, M1)
     assert any("non-finite" in p for p in store.check().problems)
+
+
+def test_an_older_store_is_migrated_in_place(state, monkeypatch):
+    from device.store import db
+
+    with TemplateStore.open(state) as s:
+        s.enroll("alice", "right-index", FP, M1, vectors(2))
+    monkeypatch.setattr(db, "MIGRATIONS", [*db.MIGRATIONS, "ALTER TABLE users ADD COLUMN note TEXT"])
+    monkeypatch.setattr(db, "SCHEMA_VERSION", len(db.MIGRATIONS))
+    with TemplateStore.open(state) as s:
+        assert db.schema_version(s.conn) == 2
+        assert "note" in [r[1] for r in s.conn.execute("PRAGMA table_info(users)")]
+        assert s.check().ok and s.user_templates("alice", FP, M1).shape == (2, 128)

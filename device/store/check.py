@@ -12,8 +12,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from device.errors import BiolockError
+from device.store import db
 from device.store.crypto import cipher, same_key_check
-from device.store.db import SCHEMA_VERSION, STORE_FORMAT, get_meta, schema_version
+from device.store.db import STORE_FORMAT, get_meta, schema_version
 from device.store.records import rows
 
 
@@ -50,8 +51,8 @@ def run_check(conn: sqlite3.Connection, path: str, key: bytes) -> CheckReport:
         for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check").fetchall():
             report.problems.append(f"{table} row {rowid} points to a missing {parent} row")
         report.schema_version = schema_version(conn)
-        if report.schema_version != SCHEMA_VERSION:
-            report.problems.append(f"schema version {report.schema_version}, expected {SCHEMA_VERSION}")
+        if report.schema_version != db.SCHEMA_VERSION:
+            report.problems.append(f"schema version {report.schema_version}, expected {db.SCHEMA_VERSION}")
         fmt = get_meta(conn, "format")
         if (fmt.decode() if isinstance(fmt, bytes) else fmt) != STORE_FORMAT:
             report.problems.append(f"store format is {fmt!r}, expected {STORE_FORMAT!r}")
