@@ -194,3 +194,29 @@ def test_wrong_key_and_pending_unrelated_is_an_error(tmp_path):
     with pytest.raises(KeyError_, match="not the key of this store"):
         TemplateStore.open(state)
     assert (state / PENDING_KEY_FILE).exists()  # nothing removed when nothing matches
+
+
+def test_a_running_daemon_follows_a_rotation_by_the_cli(tmp_path):
+    state = tmp_path / "s"
+    with TemplateStore.open(state) as daemon, TemplateStore.open(state) as cli:
+        daemon.enroll("alice", "ri", "fingerprint", "m", vectors(3, 1))
+        before = daemon.gallery("fingerprint", "m").matrix.copy()
+        cli.rotate_key(generate_key())
+        np.testing.assert_array_equal(daemon.gallery("fingerprint", "m").matrix, before)  # reloaded, new key
+        daemon.enroll("bob", "ri", "fingerprint", "m", vectors(3, 2))  # sealed with the new key, not the old
+        assert daemon.key_id == cli.key_id
+        report = cli.check()
+        assert report.ok and report.opened == 6
+
+
+def test_a_store_opened_with_an_explicit_key_refuses_after_rotation(tmp_path):
+    state = tmp_path / "s"
+    key = init_key(state)
+    with TemplateStore.open(state, key) as daemon, TemplateStore.open(state) as cli:
+        daemon.enroll("alice", "ri", "fingerprint", "m", vectors(3, 1))
+        cli.rotate_key(generate_key())
+        with pytest.raises(KeyError_, match="rotated by another process"):
+            daemon.gallery("fingerprint", "m")
+        with pytest.raises(KeyError_, match="rotated by another process"):
+            daemon.enroll("bob", "ri", "fingerprint", "m", vectors(3, 2))
+        assert not cli.has_user("bob") and cli.check().ok

@@ -13,7 +13,8 @@ See ``docs/store.md`` for the file formats, the crash-safety design and the admi
 from device.store.audit import AuditRecord, score_bucket
 from device.store.check import CheckReport
 from device.store.keys import init_key, load_key
-from device.store.templatestore import EnrolmentInfo, Gallery, TemplateStore, UserInfo
+from device.store.templatestore import TemplateStore
+from device.store.views import EnrolmentInfo, Gallery, UserInfo
 
 __all__ = [
     "AuditRecord",

@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -112,9 +113,11 @@ def _embeddings(enrolment: dict) -> tuple[list[bytes], int]:
     return encode_all([np.asarray(v) for v in vectors])
 
 
-def import_from(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: str, replace: bool,
-                now: float) -> int:
-    """Add the backup's users in one transaction; existing names conflict unless ``replace``."""
+def import_from(conn: sqlite3.Connection, store_key: Callable[[], bytes], path: Path, passphrase: str,
+                replace: bool, now: float) -> int:
+    """Add the backup's users in one transaction; existing names conflict unless ``replace``.
+
+    ``store_key`` is called inside the transaction, so the records are sealed with the key the store has then."""
     payload = read_backup(path, passphrase)
     prepared = []
     try:
@@ -130,6 +133,7 @@ def import_from(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: st
         raise StoreError(f"backup {path} holds an invalid record ({type(exc).__name__})") from None
     count = 0
     with transaction(conn):
+        key = store_key()
         taken = [name for name, _, _ in prepared
                  if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone()]
         if taken and not replace:

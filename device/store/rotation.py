@@ -75,6 +75,8 @@ def rotate(conn: sqlite3.Connection, state_dir: Path, old_key: bytes, new_key: b
     try:
         old_aead, new_aead = cipher(old_key), cipher(new_key)
         with transaction(conn):
+            if not same_key_check(db.get_meta(conn, "key_check") or b"", old_key):
+                raise KeyError_("the store key changed while rotating (another process); try again")
             for row in list(rows(conn)):
                 plain = row.plaintext(old_aead)  # SealError aborts the whole rotation: nothing changes
                 conn.execute("UPDATE templates SET sealed = ? WHERE id = ?",

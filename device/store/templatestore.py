@@ -24,10 +24,10 @@ from device.errors import KeyError_, StoreError
 from device.store import audit as audit_log
 from device.store import db, keys, lockout, rotation
 from device.store.check import CheckReport, run_check
-from device.store.crypto import check_key, key_id
+from device.store.crypto import check_key, key_id, same_key_check
 from device.store.keys import KEY_FILE, ensure_state_dir
 from device.store.records import check_name, encode_all, insert_enrolment, new_uid, open_matrix, rows
-from device.store.views import EnrolmentInfo, Gallery, UserInfo
+from device.store.views import Gallery, UserInfo, user_infos
 
 SAME = object()  # rotate_key(passphrase=SAME): protect the new key file like the current one
 
@@ -130,6 +130,40 @@ class TemplateStore:
                 finally:
                     self._batch_depth -= 1
 
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[None]:
+        """One read snapshot (WAL) for several statements, so a key check and the rows it covers agree."""
+        if self._batch_depth or self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if self.conn.in_transaction:
+                self.conn.execute("COMMIT")
+
+    def _sync(self) -> bytes:
+        """Follow other processes' commits: drop stale galleries and pick up a key they rotated; returns the key.
+
+        Called inside every read snapshot or write transaction that uses the key, so nothing is ever opened or
+        sealed with a key that is no longer the store's (a daemon keeps working across ``biolock keys rotate``).
+        """
+        data_version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        if data_version == self._seen[0]:
+            return self._key
+        gen = db.generation(self.conn)
+        if gen != self._seen[1]:
+            self._cache.clear()
+        kcv = db.get_meta(self.conn, "key_check")
+        if kcv is not None and not same_key_check(kcv, self._key):
+            if not self._key_from_file:
+                raise KeyError_("the store key was rotated by another process; reopen the store with the new key")
+            self._key = rotation.resolve_file_key(self.state_dir, kcv, self._passphrase)
+            self._cache.clear()
+        self._seen = (data_version, gen)
+        return self._key
+
     def _changed(self) -> None:
         db.bump_generation(self.conn)
         self._cache.clear()
@@ -144,6 +178,7 @@ class TemplateStore:
         check_name("model id", model_id, 128)
         plain, dim = encode_all(embeddings)
         with self._lock, db.errors(self.path), self._write():
+            key = self._sync()
             other = self.conn.execute("SELECT DISTINCT dim FROM enrolments WHERE model_id = ? AND modality = ? "
                                       "AND dim != ?", (model_id, modality, dim)).fetchone()
             if other:
@@ -158,17 +193,18 @@ class TemplateStore:
                 user_id, uid = found
             self.conn.execute("DELETE FROM enrolments WHERE user_id = ? AND finger = ? AND modality = ?",
                               (user_id, finger, modality))
-            insert_enrolment(self.conn, self._key, user_id, uid, finger, modality, model_id, plain, dim, now)
+            insert_enrolment(self.conn, key, user_id, uid, finger, modality, model_id, plain, dim, now)
             audit_log.append(self.conn, now, "enrol", user, "ok", None, None,
                              f"{finger} {modality}: {len(plain)} templates")
             self._changed()
 
     def user_templates(self, user: str, modality: str, model_id: str) -> np.ndarray:
         """All of ``user``'s templates for one model as an (n, d) float32 matrix; (0, d) if none."""
-        with self._lock, db.errors(self.path):
+        with self._lock, db.errors(self.path), self._read():
+            key = self._sync()
             found = list(rows(self.conn, "u.name = ? AND e.modality = ? AND e.model_id = ?",
                               (user, modality, model_id)))
-            return open_matrix(self._key, found, found[0].dim if found else self._dim(modality, model_id))
+            return open_matrix(key, found, found[0].dim if found else self._dim(modality, model_id))
 
     def _dim(self, modality: str, model_id: str) -> int:
         row = self.conn.execute("SELECT dim FROM enrolments WHERE modality = ? AND model_id = ? LIMIT 1",
@@ -177,47 +213,23 @@ class TemplateStore:
 
     def gallery(self, modality: str, model_id: str) -> Gallery:
         """Every template of one model (for 1:N), cached until the store changes (in any process)."""
-        with self._lock, db.errors(self.path):
-            data_version = int(self.conn.execute("PRAGMA data_version").fetchone()[0])
-            if data_version != self._seen[0]:
-                gen = db.generation(self.conn)
-                if gen != self._seen[1]:
-                    self._cache.clear()
-                self._seen = (data_version, gen)
+        with self._lock, db.errors(self.path), self._read():
+            key = self._sync()
             cached = self._cache.get((modality, model_id))
             if cached is not None:
                 return cached
             found = list(rows(self.conn, "e.modality = ? AND e.model_id = ?", (modality, model_id)))
-            matrix = open_matrix(self._key, found, found[0].dim if found else self._dim(modality, model_id))
+            matrix = open_matrix(key, found, found[0].dim if found else self._dim(modality, model_id))
             matrix.setflags(write=False)
             gallery = Gallery([r.user for r in found], [r.finger for r in found], matrix)
             self._cache[(modality, model_id)] = gallery
-            self._seen = (data_version, db.generation(self.conn))
             return gallery
 
     # ----------------------------------------------------------------------------------------------- users
     def users(self, current: dict[str, str] | None = None) -> list[UserInfo]:
         """Everyone enrolled; ``needs_reenrol`` is set against ``current`` (modality -> current model id)."""
-        current = current or {}
-        with self._lock, db.errors(self.path):
-            people = self.conn.execute("SELECT id, name, created FROM users ORDER BY name").fetchall()
-            result = []
-            for user_id, name, created in people:
-                enrolments = [EnrolmentInfo(*r) for r in self.conn.execute(
-                    "SELECT finger, modality, model_id, count, created FROM enrolments WHERE user_id = ? "
-                    "ORDER BY finger, modality", (user_id,))]
-                result.append(UserInfo(
-                    name=name,
-                    fingers=sorted({e.finger for e in enrolments}),
-                    modality=",".join(sorted({e.modality for e in enrolments})),
-                    model_id=",".join(sorted({e.model_id for e in enrolments})),
-                    templates=sum(e.templates for e in enrolments),
-                    created=float(created),
-                    needs_reenrol=any(e.modality in current and current[e.modality] != e.model_id
-                                      for e in enrolments),
-                    enrolments=enrolments,
-                ))
-            return result
+        with self._lock, db.errors(self.path), self._read():
+            return user_infos(self.conn, current or {})
 
     def has_user(self, user: str) -> bool:
         with self._lock, db.errors(self.path):
@@ -280,8 +292,12 @@ class TemplateStore:
     # --------------------------------------------------------------------------------- check, keys, backup
     def check(self) -> CheckReport:
         """Verify every record; reports damage, changes nothing."""
-        with self._lock, db.errors(self.path):
-            return run_check(self.conn, str(self.path), self._key)
+        with self._lock, db.errors(self.path), self._read():
+            try:
+                key = self._sync()
+            except (KeyError_, StoreError):
+                key = self._key  # the report says the key does not match
+            return run_check(self.conn, str(self.path), key)
 
     def rotate_key(self, new_key: bytes, *, passphrase: object = SAME) -> int:
         """Re-seal everything with ``new_key`` in one transaction, then replace ``store.key`` atomically.
@@ -300,7 +316,9 @@ class TemplateStore:
                     raise KeyError_(f"{key_path} is protected by a passphrase: give it (or a new one) to rotate")
             if phrase is not None and not isinstance(phrase, str):
                 raise KeyError_("the passphrase must be text")
-            count = rotation.rotate(self.conn, self.state_dir, self._key, new_key, manage, phrase, self._clock())
+            with self._read():
+                old_key = self._sync()
+            count = rotation.rotate(self.conn, self.state_dir, old_key, new_key, manage, phrase, self._clock())
             self._key = check_key(new_key)
             self._passphrase = phrase
             self._cache.clear()
@@ -313,7 +331,9 @@ class TemplateStore:
         if Path(path).exists() and not overwrite:
             raise StoreError(f"{path} already exists; choose another name (or overwrite it explicitly)")
         with self._lock, db.errors(self.path):
-            count = backup.export_to(self.conn, self._key, Path(path), passphrase)
+            with self._read():
+                key = self._sync()
+            count = backup.export_to(self.conn, key, Path(path), passphrase)
             audit_log.append(self.conn, self._clock(), "store.export", None, "ok", None, None,
                              f"{count} templates")
             return count
@@ -323,6 +343,6 @@ class TemplateStore:
         from device.store import backup
 
         with self._lock, db.errors(self.path):
-            count = backup.import_from(self.conn, self._key, Path(path), passphrase, replace, self._clock())
+            count = backup.import_from(self.conn, self._sync, Path(path), passphrase, replace, self._clock())
             self._cache.clear()
             return count

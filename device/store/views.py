@@ -5,6 +5,7 @@ Plain frozen dataclasses, so callers cannot change the store through them; the g
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,3 +39,23 @@ class UserInfo:
     created: float
     needs_reenrol: bool
     enrolments: list[EnrolmentInfo]
+
+
+def user_infos(conn: sqlite3.Connection, current: dict[str, str]) -> list[UserInfo]:
+    """Everyone enrolled, by name; ``needs_reenrol`` against ``current`` (modality -> current model id)."""
+    result = []
+    for user_id, name, created in conn.execute("SELECT id, name, created FROM users ORDER BY name").fetchall():
+        enrolments = [EnrolmentInfo(*r) for r in conn.execute(
+            "SELECT finger, modality, model_id, count, created FROM enrolments WHERE user_id = ? "
+            "ORDER BY finger, modality", (user_id,))]
+        result.append(UserInfo(
+            name=name,
+            fingers=sorted({e.finger for e in enrolments}),
+            modality=",".join(sorted({e.modality for e in enrolments})),
+            model_id=",".join(sorted({e.model_id for e in enrolments})),
+            templates=sum(e.templates for e in enrolments),
+            created=float(created),
+            needs_reenrol=any(e.modality in current and current[e.modality] != e.model_id for e in enrolments),
+            enrolments=enrolments,
+        ))
+    return result
