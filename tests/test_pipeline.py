@@ -314,3 +314,23 @@ def test_kill_during_enrolment_leaves_a_consistent_store(fixture_models, tmp_pat
             assert user.templates == 3, user  # never a partial enrolment
             assert a.store.user_templates(user.name, "fingerprint", a.model_id).shape == (3, 128)
         a.close()
+
+
+def test_vein_modality_end_to_end(fixture_models, tmp_path):  # noqa: F811
+    from models_fixture import vein_image
+
+    from device.config import DeviceConfig
+
+    config = Config(device=DeviceConfig(modality="vein"), inference=InferenceConfig(model=fixture_models.vein_card),
+                    enrol=EnrolConfig(captures=3))
+    with Authenticator.from_config(config, tmp_path / "state", clock=Clock()) as auth:
+        assert auth.card.input_size == (64, 192) and auth.threshold == 0.72
+        assert auth.enroll("alice", "left-index", [vein_image(1, i) for i in range(3)]).ok
+        assert auth.enroll("bob", "left-index", [vein_image(2, i) for i in range(3)]).ok
+        d = auth.verify("alice", vein_image(1, 5))
+        assert d.accepted and d.stages_ms["preprocess"] > 0
+        assert not auth.verify("alice", vein_image(2, 5)).accepted
+        assert auth.identify(vein_image(2, 6)).user == "bob"
+    with pytest.raises(ModelError, match="cannot serve"):  # a fingerprint model on a vein board
+        Authenticator.from_config(Config(device=DeviceConfig(modality="vein"),
+                                         inference=InferenceConfig(model=fixture_models.int8_card)), tmp_path / "s2")
