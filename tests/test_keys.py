@@ -220,3 +220,21 @@ def test_a_store_opened_with_an_explicit_key_refuses_after_rotation(tmp_path):
         with pytest.raises(KeyError_, match="rotated by another process"):
             daemon.enroll("bob", "ri", "fingerprint", "m", vectors(3, 2))
         assert not cli.has_user("bob") and cli.check().ok
+
+
+def test_interrupted_rotation_with_a_passphrase_is_finished(tmp_path, monkeypatch):
+    state = tmp_path / "s"
+    init_key(state, passphrase="pw")
+    with TemplateStore.open(state, passphrase="pw") as s:
+        s.enroll("alice", "ri", "fingerprint", "m", vectors(3))
+    new = generate_key()
+    monkeypatch.setattr(rotation, "finish_pending", lambda *_: (_ for _ in ()).throw(SystemExit("power cut")))
+    with TemplateStore.open(state, passphrase="pw") as s, pytest.raises(SystemExit):
+        s.rotate_key(new)
+    monkeypatch.undo()
+    with pytest.raises(KeyError_, match="passphrase"):
+        TemplateStore.open(state)  # both key files need the passphrase; nothing is touched without it
+    assert (state / PENDING_KEY_FILE).exists()
+    with TemplateStore.open(state, passphrase="pw") as s:
+        assert s.check().ok
+    assert load_key(state, "pw") == new and not (state / PENDING_KEY_FILE).exists()

@@ -9,6 +9,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device.errors import KeyError_, StoreError
 from device.store import TemplateStore
@@ -426,3 +428,21 @@ def test_an_older_store_is_migrated_in_place(state, monkeypatch):
         assert db.schema_version(s.conn) == 2
         assert "note" in [r[1] for r in s.conn.execute("PRAGMA table_info(users)")]
         assert s.check().ok and s.user_templates("alice", FP, M1).shape == (2, 128)
+
+
+@settings(max_examples=15, deadline=None)
+@given(victim=st.integers(0, 5), position=st.integers(0, 545), bit=st.integers(0, 7))
+def test_any_single_bit_flip_in_the_database_is_found_by_check(tmp_path_factory, victim, position, bit):
+    state = tmp_path_factory.mktemp("flip") / "state"
+    with TemplateStore.open(state) as s:
+        s.enroll("alice", "right-index", FP, M1, vectors(3, seed=1))
+        s.enroll("bob", "right-index", FP, M1, vectors(3, seed=2))
+        template_id, blob = s.conn.execute("SELECT id, sealed FROM templates ORDER BY id LIMIT 1 OFFSET ?",
+                                           (victim,)).fetchone()
+        changed = bytearray(blob)
+        changed[position] ^= 1 << bit
+        s.conn.execute("UPDATE templates SET sealed = ? WHERE id = ?", (bytes(changed), template_id))
+    with TemplateStore.open(state) as s:
+        report = s.check()
+    assert report.opened == 5 and len(report.problems) == 1
+    assert report.problems[0].startswith(f"template {template_id} of user")
