@@ -10,7 +10,7 @@ from models_fixture import fixture_models  # noqa: F401 - fixture
 from device.cli import main
 
 STAGES = {"decode", "preprocess", "quality", "embed_int8_1t", "embed_int8_2t", "embed_float_1t", "embed_float_2t",
-          "match_1to1", "identify_100", "identify_1000", "store_read_user", "store_read_gallery_1000",
+          "match_1to1", "identify_100", "identify_1000", "store_read_user", "store_open_gallery_1000",
           "verify_e2e", "verify_to_decision", "identify_e2e_1000"}
 
 
