@@ -44,6 +44,7 @@ def test_keys_init_once(state):
     assert result.exit_code == 0, result.output
     assert "key id" in result.output and (state / KEY_FILE).stat().st_mode & 0o777 == 0o600
     key = (state / KEY_FILE).read_bytes()
+    assert "none (raw key" in run("keys", "status").output
     again = run("keys", "init")
     assert again.exit_code == 2 and "already exists" in again.output and "Traceback" not in again.output
     assert (state / KEY_FILE).read_bytes() == key
@@ -52,6 +53,9 @@ def test_keys_init_once(state):
 def test_keys_init_with_passphrase_then_commands_need_it(state):
     result = run("keys", "init", "--passphrase", env={"BIOLOCK_NEW_PASSPHRASE": "pass phrase one"})
     assert result.exit_code == 0, result.output
+    shown = run("keys", "status", env={"BIOLOCK_PASSPHRASE": "pass phrase one"})
+    assert shown.exit_code == 0 and "passphrase (argon2id)" in shown.output
+    assert result.output.split("key id ")[1][:8] in shown.output
     locked = run("users", "list")
     assert locked.exit_code == 2 and "BIOLOCK_PASSPHRASE" in locked.output
     wrong = run("users", "list", env={"BIOLOCK_PASSPHRASE": "nope"})

@@ -76,3 +76,35 @@ def rotate(app, use_passphrase: bool, drop_passphrase: bool) -> None:
         old = store.key_id
         count = store.rotate_key(generate_key(), passphrase=phrase)
         click.echo(f"rotated key {old} -> {store.key_id}: {count} templates re-encrypted")
+
+
+@command.command("status")
+@click.pass_obj
+def status(app) -> None:
+    """Show where the key is, how it is protected, and whether it opens the store.
+
+    \b
+    Example:
+      biolock keys status
+    """
+    import json as _json
+
+    from device.errors import KeyError_
+    from device.store.cli_support import open_store
+    from device.store.keys import KEY_FILE, needs_passphrase
+
+    path = app.state_dir / KEY_FILE
+    try:
+        content = path.read_bytes()
+    except FileNotFoundError:
+        raise KeyError_(f"no key file at {path}: run `biolock keys init`") from None
+    protection = "none (raw key, file mode 0600)"
+    if needs_passphrase(content):
+        try:
+            protection = f"passphrase ({_json.loads(content)['kdf']['name']})"
+        except (ValueError, KeyError, TypeError):
+            protection = "passphrase (unreadable parameters)"
+    click.echo(f"key file:   {path}")
+    click.echo(f"protection: {protection}")
+    with open_store(app) as store:
+        click.echo(f"key id:     {store.key_id} (opens {store.path})")
