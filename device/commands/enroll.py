@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from pathlib import Path
 
 import click
@@ -36,8 +37,8 @@ def command(app, name: str, finger: str, images: tuple[Path, ...], model: Path |
             mark = "ok " if fb.ok else "no "
             click.echo(f"[{fb.index}] {mark} {fb.message} ({fb.good}/{fb.needed})", err=True)
 
-    with open_authenticator(app, model) as auth:
-        source = file_images(images) if images else sensor_images(app.config)
+    source = file_images(images) if images else sensor_images(app.config)
+    with open_authenticator(app, model) as auth, closing(source):  # closing: release the sensor at once
         result = auth.enroll(name, finger, source, on_capture=progress)
     if as_json:
         click.echo(json.dumps({"ok": result.ok, "user": result.user, "finger": result.finger,
