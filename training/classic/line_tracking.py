@@ -62,22 +62,26 @@ def locus_space(image: np.ndarray, params: LineTrackingParams = LineTrackingPara
     if ys.size == 0:
         return locus
     rng = np.random.default_rng(params.seed)
-    # candidate geometry: unit step direction (dy, dx) -> cross-section centre and perpendicular offsets
+    # candidate geometry, rounded once: step (dy, dx) -> integer offsets of the profile centre and its two ends
     geo = {}
     for dy, dx in _NEIGHBOURS:
         norm = float(np.hypot(dy, dx))
         uy, ux = dy / norm, dx / norm
         cy, cx = params.r * uy, params.r * ux
-        geo[(dy, dx)] = (cy, cx, -ux * hw, uy * hw)  # perpendicular of length hw
+        py, px = -ux * hw, uy * hw  # perpendicular of length hw
+        geo[(dy, dx)] = (int(round(cy + py)), int(round(cx + px)), int(round(cy)), int(round(cx)),
+                         int(round(cy - py)), int(round(cx - px)))
+    pix, ok = img.tolist(), allowed.tolist()  # nested lists: scalar indexing is ~5x faster than on arrays
     starts = rng.integers(0, ys.size, params.iterations)
     senses = rng.choice([-1, 1], size=(params.iterations, 2))
     moves = rng.random((params.iterations, 4096))
     for it in range(params.iterations):
         y, x = int(ys[starts[it]]), int(xs[starts[it]])
         dlr, dud = int(senses[it, 0]), int(senses[it, 1])
+        row = moves[it].tolist()
         visited = set()
         for step in range(4096):
-            u = moves[it, step]
+            u = row[step]
             if u < params.p_lr:
                 cands = [(dy, dlr) for dy in (-1, 0, 1)]
             elif u < params.p_lr + params.p_ud:
@@ -87,12 +91,10 @@ def locus_space(image: np.ndarray, params: LineTrackingParams = LineTrackingPara
             best, best_v = None, 0.0
             for dy, dx in cands:
                 ny, nx = y + dy, x + dx
-                if (ny, nx) in visited or not allowed[ny, nx]:
+                if (ny, nx) in visited or not ok[ny][nx]:
                     continue
-                cy, cx, py, px = geo[(dy, dx)]
-                qy, qx = y + cy, x + cx
-                v = (img[int(round(qy + py)), int(round(qx + px))] - 2.0 * img[int(round(qy)), int(round(qx))]
-                     + img[int(round(qy - py)), int(round(qx - px))])
+                ay, ax, cy, cx, by, bx = geo[(dy, dx)]
+                v = pix[y + ay][x + ax] - 2.0 * pix[y + cy][x + cx] + pix[y + by][x + bx]
                 if v > best_v:
                     best, best_v = (ny, nx), float(v)
             visited.add((y, x))
