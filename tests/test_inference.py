@@ -59,6 +59,7 @@ def test_card_loads_with_model_id_and_thresholds(fixture_models):  # noqa: F811
         ({"quantization": "int4"}, "quantization"),
         ({"thresholds": {"1e-3": 0.4, "1e-4": 0.5}}, "thresholds"),
         ({"thresholds": {"1e-3": 0.4, "1e-4": 0.5, "2e-5": 7}}, "thresholds"),
+        ({"thresholds": {"1e-3": 0.7, "1e-4": 0.6, "2e-5": 0.65}}, "must not decrease"),
         ({"file": "missing.tflite"}, "missing"),
         ({"name": None}, "lacks 'name'"),
     ],

@@ -151,6 +151,9 @@ def parse_card(raw: Any, path: Path) -> ModelCard:
         value = thresholds.get(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not -1.0 <= value <= 1.0:
             raise ModelError(f"{path}: thresholds['{key}'] must be a cosine in [-1, 1], got {value!r}")
+    if not thresholds["1e-3"] <= thresholds["1e-4"] <= thresholds["2e-5"]:
+        raise ModelError(f"{path}: thresholds must not decrease as the false-match rate falls "
+                         f"(1e-3 <= 1e-4 <= 2e-5), got {[thresholds[k] for k in THRESHOLD_KEYS]}")
     sha = _need(raw, "sha256", str, path).lower()
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise ModelError(f"{path}: sha256 must be 64 hex digits")
