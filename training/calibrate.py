@@ -94,9 +94,19 @@ def load_grey(path: Path, modality: str) -> np.ndarray:
 _EXTRACTOR = None
 
 
+def nbis_extractor():
+    """One NBIS extractor per process: creating one takes seconds (nbis-py loads its NFIQ2 models)."""
+    global _EXTRACTOR
+    if _EXTRACTOR is None:
+        import nbis
+
+        _EXTRACTOR = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
+            min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=None))
+    return _EXTRACTOR
+
+
 def _features(job: tuple[str, str]) -> tuple[bytes | None, dict[str, float]]:
     """Yardstick template and statistics of one image (runs in a worker)."""
-    global _EXTRACTOR
     cv2.setNumThreads(1)
     modality, path = job
     img = load_grey(Path(path), modality)
@@ -105,13 +115,8 @@ def _features(job: tuple[str, str]) -> tuple[bytes | None, dict[str, float]]:
 
         pattern = maximum_curvature(img)
         return np.packbits(pattern).tobytes(), vein_stats(img, pattern)
-    import nbis
-
-    if _EXTRACTOR is None:
-        _EXTRACTOR = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
-            min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=None))
     try:
-        template = _EXTRACTOR.extract_minutiae_from_image_file(str(path)).to_iso_19794_2_2005()
+        template = nbis_extractor().extract_minutiae_from_image_file(str(path)).to_iso_19794_2_2005()
     except Exception:  # noqa: BLE001 - a failure to extract is a failure to match, counted honestly as score 0
         template = None
     return template, fingerprint_stats(img)
@@ -124,10 +129,7 @@ def _score_pairs(modality: str, templates: list, shapes: list, pairs: list[tuple
         pats = [np.unpackbits(np.frombuffer(t, np.uint8))[: s[0] * s[1]].reshape(s) for t, s in zip(templates, shapes,
                                                                                                     strict=True)]
         return np.array([miura_match(pats[a], pats[b]) for a, b in pairs])
-    import nbis
-
-    ext = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
-        min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=None))
+    ext = nbis_extractor()
     loaded = [ext.load_iso_19794_2_2005(t) if t is not None else None for t in templates]
     return np.array([float(loaded[a].compare(loaded[b])) if loaded[a] is not None and loaded[b] is not None else 0.0
                      for a, b in pairs])
@@ -145,17 +147,23 @@ def evaluate_set(images: SetImages, modality: str, workers: int = 2) -> dict:
     from training.protocol import fvc_pairs, summarize
 
     jobs = [(modality, str(p)) for p in images.paths]
-    with get_context("fork").Pool(workers) as pool:
-        feats = list(tqdm(pool.imap(_features, jobs, chunksize=4), total=len(jobs), desc=f"features {images.name}",
+    pool = get_context("fork").Pool(workers) if workers > 1 else None
+    imap = pool.imap if pool is not None else (lambda f, it, chunksize=1: map(f, it))
+    try:
+        feats = list(tqdm(imap(_features, jobs, chunksize=4), total=len(jobs), desc=f"features {images.name}",
                           leave=False))
         templates = [f[0] for f in feats]
         shapes = [load_grey(p, modality).shape for p in images.paths[:1]] * len(images.paths)
         genuine, impostor = fvc_pairs(images.labels, images.impressions)
         all_pairs = genuine + impostor
-        size = max(1, len(all_pairs) // (workers * 8))
+        size = max(1, -(-len(all_pairs) // (workers * 4)))
         chunks = [(modality, templates, shapes, all_pairs[i:i + size]) for i in range(0, len(all_pairs), size)]
-        scores = np.concatenate(list(tqdm(pool.imap(_score_chunk, chunks), total=len(chunks),
+        scores = np.concatenate(list(tqdm(imap(_score_chunk, chunks), total=len(chunks),
                                           desc=f"scores {images.name}", leave=False)))
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     summary = summarize(scores[: len(genuine)], scores[len(genuine):])
     return {"dataset": images.name, "kind": images.kind, "yardstick": YARDSTICKS[modality],
             "eer": summary["eer"], "genuine_pairs": summary["genuine_pairs"],
