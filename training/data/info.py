@@ -12,7 +12,7 @@ from typing import Any
 
 from device.errors import ImageError
 from device.imageio import probe_image
-from training.data.loaders import DatasetIndex
+from training.data.loaders import DatasetIndex, natural_key
 
 _MAX_LISTED = 20  # unreadable/skipped files printed per dataset in text form (JSON lists all)
 
@@ -46,8 +46,8 @@ def summarize(
     show = None if (progress and check) else True  # None: tqdm shows the bar only on a terminal
     bar = tqdm(total=len(index), unit="img", desc="reading", disable=show, leave=False)
     summaries = []
-    for name, part in parts.items():
-        summaries.append(_summarize_one(name, part, check, bar))
+    for name in sorted(parts, key=natural_key):
+        summaries.append(_summarize_one(name, parts[name], check, bar))
     bar.close()
     return summaries
 
