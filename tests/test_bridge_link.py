@@ -243,3 +243,18 @@ def test_every_fault_kind_gives_confirmed_or_reported_failed_never_duplicated(tm
     assert all(n == 1 for n in opened.values()), "an unlock was carried out twice"
     assert all(opened[r] == 1 for r, ok in results.items() if ok), "reported success without opening"
     assert sum(results.values()) >= 8  # retries make most cycles succeed despite the faults
+
+
+def test_host_persists_the_lock_counter_it_accepted(link, emu, tmp_path):
+    link.unlock(100, "x")
+    tx, rx = (int(v) for v in (tmp_path / "state" / "lock.counters").read_text().split())
+    assert rx == emu.controller.tx_ctr and tx == emu.controller.rx_ctr
+
+
+def test_link_works_through_a_pyserial_url(emu, tmp_path):
+    log = tmp_path / "spy.txt"
+    lk = Link.open(f"spy://{emu.port}?file={log}", tmp_path / "state", timeout_s=0.3)
+    lk.pair(generate_key())
+    assert lk.unlock(100, "via url") == 100
+    lk.close()
+    assert "TX" in log.read_text() or "write" in log.read_text().lower()
