@@ -168,6 +168,26 @@ def test_counters_and_key_survive_a_reboot_and_old_frames_stay_dead(tmp_path):
     assert r2.ask(M.HELLO).type == M.HELLO_ACK
 
 
+def test_lock_never_reuses_a_send_counter_across_reboots(tmp_path):
+    clock = Clock()
+    r = Rig(tmp_path / "flash", clock)
+    r.pair()
+    sent = [r.ask(M.HEARTBEAT).counter for _ in range(5)]
+    for _ in range(3):
+        r2 = Rig(tmp_path / "flash", clock)  # power cycle
+        r2.host = r.host
+        sent += [r2.ask(M.HEARTBEAT).counter for _ in range(3)]
+        r = r2
+    assert sent == sorted(set(sent))  # strictly increasing: a host that kept its counters accepts them all
+
+
+def test_answers_cost_one_flash_write_per_accepted_frame_plus_reserved_blocks(rig):
+    before = rig.os.writes
+    for _ in range(32):
+        rig.ask(M.HEARTBEAT)
+    assert 32 <= rig.os.writes - before <= 32 + 3  # rx counter per frame; tx counters reserved 16 at a time
+
+
 def test_bad_payloads_durations_and_unknown_types_are_nacked(rig):
     assert rig.ask(M.UNLOCK, b"short").code == P.E_BAD_PAYLOAD
     payload = M.unlock_payload(rig.nonce(), 100, "x")

@@ -49,6 +49,7 @@ FW_VERSION = (1, 0, 0)
 MAX_DURATION_MS = 60000
 MAX_REASON = 40
 CHALLENGE_TTL_MS = 5000
+TX_RESERVE = 16  # send counters reserved in flash per write (flash wear)
 TAMPER_THRESHOLD = 16  # unauthenticated or malformed frames since boot before STATUS reports tamper
 
 F_RELAY = 1
@@ -125,7 +126,10 @@ class LockController:
         key = store.load_key()
         self.mac = Mac(key) if key is not None else None
         self.pairing_open = key is None
-        self.rx_ctr, self.tx_ctr = store.load_counters()
+        # flash holds the highest accepted host counter and the END of the block of send counters reserved
+        # so far; after a restart sending resumes above that block, so no counter is ever sent twice
+        self.rx_ctr, self.tx_reserved = store.load_counters()
+        self.tx_ctr = self.tx_reserved
         self.deframer = Deframer()
         self.relay_until = None
         self.nonce = None
@@ -173,8 +177,10 @@ class LockController:
     def _send(self, mac, msg_type, payload):
         if self.tx_ctr >= COUNTER_MAX:
             return None  # counter exhausted: re-pair; never wrap
+        if self.tx_ctr >= self.tx_reserved:  # one flash write per TX_RESERVE answers, not one per answer
+            self.tx_reserved = min(self.tx_ctr + TX_RESERVE, COUNTER_MAX)
+            self.store.save_counters(self.rx_ctr, self.tx_reserved)
         self.tx_ctr += 1
-        self.store.save_counters(self.rx_ctr, self.tx_ctr)
         wire = b"\x00" + encode(mac, msg_type, self.tx_ctr, payload)  # leading 0x00 flushes line noise
         self.uart.write(wire)
         return wire
@@ -208,7 +214,7 @@ class LockController:
                 self._nack(counter, E_REPLAY, self.rx_ctr)
             return
         self.rx_ctr = counter
-        self.store.save_counters(self.rx_ctr, self.tx_ctr)  # persisted before acting
+        self.store.save_counters(self.rx_ctr, self.tx_reserved)  # persisted before acting
         self.last_tag = parsed[4]
         self.last_reply = self._dispatch(msg_type, counter, payload)
 
@@ -289,8 +295,8 @@ class LockController:
         self.store.save_key(bytes(payload))
         self.mac = proposed
         self.pairing_open = False
-        self.rx_ctr, self.tx_ctr = counter, 0
-        self.store.save_counters(self.rx_ctr, self.tx_ctr)
+        self.rx_ctr, self.tx_ctr, self.tx_reserved = counter, 0, 0
+        self.store.save_counters(self.rx_ctr, self.tx_reserved)
         self.last_tag = parsed[4]
         self.last_reply = self._send(self.mac, PAIR_ACK, u64(counter) + bytes(FW_VERSION))
 
