@@ -103,3 +103,14 @@ def test_errors_are_one_line_with_exit_2(env, tmp_path):
         assert r.exit_code == 1 and "not enrolled" in r.output
     else:
         assert r.exit_code == 2 and "--model" in r.output and "Traceback" not in r.output
+
+
+def test_status_lists_users_to_re_enrol_after_a_model_change(env, fixture_models):  # noqa: F811
+    run, tmp = env
+    r = run("enroll", "erin", "--finger", "left-ring", "--model", str(fixture_models.float_card),
+            *enrol_args(tmp, 4, "erin"))
+    assert r.exit_code == 0, r.output
+    r = run("status")  # the configured (int8) model is current: erin's float-model templates are stale
+    assert r.exit_code == 0 and "re-enrol:   erin" in r.output
+    r = run("verify", "erin", "--image", write(tmp / "erin_probe.png", finger_image(4, 7)))
+    assert r.exit_code == 1 and "needs re-enrolment" in r.output
