@@ -157,6 +157,15 @@ class Authenticator:
         stages["embed"] = (self._timer() - t) * 1000
         return vector, None
 
+    def _probe_audited(self, event: str, user: str | None, image: np.ndarray,
+                       stages: dict[str, float]) -> tuple[np.ndarray | None, str | None]:
+        """``_probe``, auditing a model fault (NaN, broken model) before it propagates: fail closed, leave a trace."""
+        try:
+            return self._probe(image, stages)
+        except ModelError as exc:
+            self.store.audit(event, user=user, decision="error", detail=f"model fault: {exc}"[:200])
+            raise
+
     def _finish(self, event: str, subject: str, user: str | None, score: float, reason: str, accepted: bool,
                 counted: bool, start: float, stages: dict[str, float]) -> Decision:
         """Decide, update lockout counters, audit; the Decision carries the time up to the decision."""
@@ -188,7 +197,7 @@ class Authenticator:
         if left > 0:
             return self._finish("verify", name, name, math.nan, f"locked out: try again in {math.ceil(left)} s",
                                 False, False, start, stages)
-        vector, problem = self._probe(image, stages)
+        vector, problem = self._probe_audited("verify", name, image, stages)
         if vector is None:
             return self._finish("verify", name, name, math.nan, problem or "poor capture", False, False, start, stages)
         t = self._timer()
@@ -213,7 +222,7 @@ class Authenticator:
         if left > 0:
             return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan,
                                 f"locked out: try again in {math.ceil(left)} s", False, False, start, stages)
-        vector, problem = self._probe(image, stages)
+        vector, problem = self._probe_audited("identify", None, image, stages)
         if vector is None:
             return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, problem or "poor capture", False,
                                 False, start, stages)

@@ -191,6 +191,9 @@ def test_nan_model_fails_closed(fixture_models, tmp_path):  # noqa: F811
     bad = make_auth(fixture_models.nan_card, state)
     with pytest.raises(ModelError, match="NaN"):
         bad.verify("alice", finger_image(1, 4))
+    assert [(r.event, r.decision) for r in bad.store.audit_tail(1)] == [("verify", "error")]
+    with pytest.raises(ModelError, match="NaN"):
+        bad.identify(finger_image(1, 4))
     with pytest.raises(ModelError, match="NaN"):
         bad.enroll("bob", "right-index", impressions(2, 3))
     assert not bad.store.has_user("bob")
