@@ -169,13 +169,14 @@ class Authenticator:
     def _finish(self, event: str, subject: str, user: str | None, score: float, reason: str, accepted: bool,
                 counted: bool, start: float, stages: dict[str, float]) -> Decision:
         """Decide, update lockout counters, audit; the Decision carries the time up to the decision."""
-        now = self._clock()
+        now, t = self._clock(), self._timer()
         if counted and accepted:
             self.store.record_success(subject)
         elif counted:
             locked = self.store.record_failure(subject, now)
             if locked > 0:
                 reason = f"{reason}; too many failures, locked for {locked:.0f} s"
+        stages["lockout"] = (self._timer() - t) * 1000
         latency = (self._timer() - start) * 1000
         decision = Decision(accepted, user if accepted or event == "verify" else None, score, self.threshold,
                             reason, latency, stages)
