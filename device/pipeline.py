@@ -133,8 +133,13 @@ class Authenticator:
         except BaseException:
             embedder.close()
             raise
-        return cls(embedder, store, modality=modality, security=config.matching.security, enrol=config.enrol,
-                   clock=clock)
+        try:
+            return cls(embedder, store, modality=modality, security=config.matching.security, enrol=config.enrol,
+                       clock=clock)
+        except BaseException:
+            embedder.close()
+            store.close()
+            raise
 
     @property
     def model_id(self) -> str:
@@ -234,8 +239,8 @@ class Authenticator:
         best = identify(vector, gallery.matrix, gallery.users, top=1)
         stages["match"] = (self._timer() - t) * 1000
         if not best:
-            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, "nobody enrolled", False, True,
-                                start, stages)
+            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, "nobody enrolled", False, False,
+                                start, stages)  # no comparison was made: not a failed attempt
         ok = accept(best[0].score, self.threshold)
         return self._finish("identify", IDENTIFY_SUBJECT, best[0].user if ok else None, best[0].score,
                             "match" if ok else "no match", ok, True, start, stages)
