@@ -241,4 +241,4 @@ def test_r503_led_ring_shows_busy_result_and_idle(tmp_path):
         factory = lambda: R30xSensor(emu503.port, "r503", timeout_s=1.0, poll_interval_s=0.01)  # noqa: E731
         make_daemon(emu503, max_attempts=2, factory=factory).run()
         expected = [LED_PATTERNS[k] for k in ("busy", "accepted", "idle", "busy", "rejected", "idle")]
-        assert emu503.leds == expected
+        assert list(emu503.leds) == expected

@@ -47,7 +47,7 @@ def sensor(emu):
 
 
 def test_open_verifies_password_and_reads_parameters(emu, sensor):
-    assert emu.commands[:2] == [rp.VFY_PWD, rp.READ_SYS_PARA]
+    assert list(emu.commands)[:2] == [rp.VFY_PWD, rp.READ_SYS_PARA]
     info = sensor.info()
     assert info["baud"] == 57600 and info["packet_size"] == 128 and info["image"] == "256x288"
 
@@ -245,7 +245,7 @@ def test_r503_led_ring_shows_feedback_and_r307_has_none(emu, sensor):
     with R30xEmulator("r503") as emu503, R30xSensor(emu503.port, "r503", timeout_s=FAST) as r503:
         r503.feedback("busy")
         r503.feedback("rejected")
-        assert emu503.leds == [LED_PATTERNS["busy"], LED_PATTERNS["rejected"]]
+        assert list(emu503.leds) == [LED_PATTERNS["busy"], LED_PATTERNS["rejected"]]
 
 
 def test_emulator_fits_other_sizes_and_rejects_unknown_faults():

@@ -52,6 +52,8 @@ FAULTS = (
     "garbage",
 )
 
+HISTORY = 1024
+
 _BAUD_CONSTANTS = {
     getattr(termios, f"B{rate}"): rate
     for rate in (9600, 19200, 38400, 57600, 115200, 230400)
@@ -111,8 +113,9 @@ class R30xEmulator:
         self._thread: threading.Thread | None = None
         self._master = self._slave = -1
         self._tty_name = ""
-        self.commands: list[int] = []  # instruction codes received, in order (for tests)
-        self.leds: list[tuple[int, int, int, int]] = []  # AuraLedConfig calls (ctrl, speed, colour, count)
+        # recent history for tests, bounded so a long soak does not grow it without end
+        self.commands: collections.deque[int] = collections.deque(maxlen=HISTORY)  # instruction codes received
+        self.leds: collections.deque[tuple[int, int, int, int]] = collections.deque(maxlen=HISTORY)  # AuraLedConfig
         self.uploads = 0
 
     # -- lifecycle -----------------------------------------------------------------------------------------
