@@ -215,3 +215,8 @@ def ship_cmd(modality, out_dir, work, resume) -> None:
 from training.fusion_report import fusion_report as _fusion_report  # noqa: E402
 
 train.add_command(_fusion_report)
+
+# Soft-biometric study (owned by the softbio work; training/softbio/cli.py keeps its heavy imports inside the command).
+from training.softbio.cli import softbio as _softbio  # noqa: E402
+
+train.add_command(_softbio)
