@@ -16,6 +16,10 @@ from functools import lru_cache
 import numpy as np
 
 N_POINTS = 48  # samples along a main vein
+MAIN_VEINS = (3, 6)  # range (low inclusive, high exclusive)
+BRANCHES = (5, 13)
+WANDER = 0.22  # amplitude (rad) of a main vein's meander around the finger
+TEXTURE_SD = 0.12  # relative brightness variation of the tissue
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class VeinNetwork:
     joints: tuple[float, ...]  # u positions of the interphalangeal joints (bright bands)
     joint_strength: tuple[float, ...]
     radius_scale: float  # finger thickness relative to the profile's nominal one
+    texture: np.ndarray  # small grid (across x along) of relative tissue brightness, smooth when upsampled
 
 
 def _wander(u: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:
@@ -51,15 +56,15 @@ def _wander(u: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.nda
 def make_network(identity_seed: int) -> VeinNetwork:
     """The vessel network of one finger: a pure function of ``identity_seed``."""
     rng = np.random.default_rng([int(identity_seed), 0xE1])
-    n_main = int(rng.integers(3, 6))
+    n_main = int(rng.integers(*MAIN_VEINS))
     u = np.linspace(-0.05, 1.05, N_POINTS)
     starts = np.sort(rng.uniform(-0.75, 0.75, n_main)) + rng.normal(0, 0.08, n_main)
     mains = []
     for a0 in starts:
-        alpha = a0 + _wander(u, rng, 0.22) + rng.normal(0, 0.25) * (u - 0.5)
+        alpha = a0 + _wander(u, rng, WANDER) + rng.normal(0, 0.25) * (u - 0.5)
         mains.append(Vessel(u, np.clip(alpha, -1.45, 1.45), float(rng.uniform(0.06, 0.12)), float(rng.beta(1.3, 2.0))))
     branches = []
-    n_branch = int(rng.integers(4, 11))
+    n_branch = int(rng.integers(*BRANCHES))
     for _ in range(n_branch):
         parent = mains[int(rng.integers(n_main))]
         i0 = int(rng.integers(4, N_POINTS - 8))
@@ -81,7 +86,9 @@ def make_network(identity_seed: int) -> VeinNetwork:
     n_joints = int(rng.integers(1, 3))
     joints = tuple(float(j) for j in np.sort(rng.uniform(0.15, 0.85, n_joints)))
     strength = tuple(float(rng.uniform(0.3, 0.9)) for _ in joints)
-    return VeinNetwork(tuple(mains + branches), n_main, n_branch, joints, strength, float(rng.uniform(0.92, 1.08)))
+    texture = (rng.normal(0, TEXTURE_SD, (5, 12))).astype(np.float32)
+    return VeinNetwork(tuple(mains + branches), n_main, n_branch, joints, strength, float(rng.uniform(0.92, 1.08)),
+                       texture)
 
 
 @lru_cache(maxsize=4)
