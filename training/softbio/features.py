@@ -6,7 +6,7 @@
   the distal area (Gutierrez-Redomero et al. 2008), so the upper (distal) and lower (proximal) halves are also
   measured separately, plus the spread over the four quadrants.
 - Ridge-to-valley thickness ratio (RTVTR, Ohsawa's measure): the finger area on ridges over the area in valleys
-  after a local-mean binarization (ridges dark, as optical and capacitive scanners show contact), and the mean
+  after a local mid-grey binarization (ridges dark, as optical and capacitive scanners show contact), and the mean
   ridge and valley widths in mm that follow from it and the ridge period.
 - Frequency-domain energy: the share of spectral energy in bands of fixed *physical* frequency (cycles per mm),
   so a 500 dpi and a 339 dpi image are measured on the same scale.
@@ -19,6 +19,7 @@ coherence and windowed power spectrum follow ``device.fingerprint_ops`` and ``de
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import cv2
@@ -141,13 +142,20 @@ def foreground(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ridge_valley(image: np.ndarray, mask: np.ndarray, period_px: float) -> float:
-    """Ridge area / valley area inside ``mask`` after a local-mean binarization (ridges are the darker side)."""
+    """Ridge area / valley area inside ``mask``; ridges are the darker side of the local mid-grey.
+
+    The threshold is halfway between the local darkest and brightest value (over one ridge period), not the local
+    mean: the mean of a print with thin ridges sits near the valley grey, which would widen every ridge.
+    """
     if not np.isfinite(period_px):
         return float("nan")
-    fine = cv2.GaussianBlur(image, (0, 0), max(0.5, 0.12 * period_px))
-    local = cv2.GaussianBlur(image, (0, 0), max(1.0, 0.9 * period_px))
-    ridge = (fine < local) & mask
-    valley = (fine >= local) & mask
+    fine = cv2.GaussianBlur(image, (0, 0), max(0.5, 0.1 * period_px))
+    k = int(round(period_px)) | 1
+    kernel = np.ones((k, k), np.uint8)
+    mid = 0.5 * (cv2.erode(fine, kernel) + cv2.dilate(fine, kernel))
+    mid = cv2.GaussianBlur(mid, (0, 0), max(1.0, 0.5 * period_px))
+    ridge = (fine < mid) & mask
+    valley = (fine >= mid) & mask
     return float(ridge.sum() / max(valley.sum(), 1))
 
 
@@ -163,7 +171,8 @@ def _features(images: np.ndarray, dpi: np.ndarray) -> np.ndarray:
     proximal = ridge_frequency(work[:, h // 2:], ppm)
     quads = np.stack([ridge_frequency(work[:, r:r + h // 2, c:c + w // 2], ppm)
                       for r in (0, h // 2) for c in (0, w // 2)], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all quadrants without ridges: NaN, filled in later
         period_mm = 1.0 / freq
         quad_sd = np.nanstd(np.where(np.isfinite(quads), quads, np.nan), axis=1)
     ratio = np.array([ridge_valley(stack[i], masks[i], period_mm[i] * ppm[i]) for i in range(n)])
