@@ -114,6 +114,7 @@ def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, 
     from training.fusion.extract import extract_all
     from training.fusion.scores import evaluate_fusion, feature_fusion_matcher
     from training.fusion.sets import pair_multimodal
+    from training.fusion.summary import choose_primary_and_targets, enhancement_winner, write_device_card
     from training.fusion.tables import (
         enhancement_table,
         far_frr_table,
@@ -158,10 +159,10 @@ def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, 
         ver = evaluate_fusion(matchers, m.labels, m.impressions, fl)
         results.append({"name": name, "modality": "multimodal", "size": m.describe(), "note": note,
                         "verification": ver})
-    targets, primary = _targets(results)
-    card = _card(features, multimodal_pairs, primary, card_path) if card_path else None
+    targets, primary = choose_primary_and_targets(results, DEFAULT_PRIMARY)
+    card = write_device_card(features, multimodal_pairs, primary, card_path) if card_path else None
     report = {"card": card, "format": "biolock-fusion-report/1", "sets": results, "enhancement": enh_rows,
-              "enhancement_winner": _enhancement_winner(enh_rows), "timings": _timings(times),
+              "enhancement_winner": enhancement_winner(enh_rows), "timings": _timings(times),
               "primary_scheme": primary, "targets": targets, "seconds": time.perf_counter() - started}
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     md = ["# biolock fusion report", "",
@@ -181,59 +182,6 @@ def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, 
            "## Per-stage time (ms)", "", timing_table(report["timings"]), ""]
     (out / "report.md").write_text("\n".join(md))
     return report
-
-
-def _card(features: dict, pairs: Sequence[tuple[str, str, str, str]], scheme: str, path: Path) -> str | None:
-    """Write the device fusion card from the first multimodal pairing whose both parts have deep features."""
-    from training.fusion.card_builder import write_card
-    from training.fusion.sets import pair_multimodal
-
-    for fp_name, vein_name, name, note in pairs:
-        (fp_set, fp_feats), (vein_set, vein_feats) = features[fp_name], features[vein_name]
-        if "deep" not in fp_feats.blocks or "deep" not in vein_feats.blocks:
-            continue
-        m = pair_multimodal(fp_set, vein_set, name, note)
-        emb = {"fingerprint": fp_feats.blocks["deep"][m.parts["fp"][1]],
-               "vein": vein_feats.blocks["deep"][m.parts["vein"][1]]}
-        models = {"fingerprint": fp_feats.deep_model, "vein": vein_feats.deep_model}
-        return str(write_card(path, emb, models, m.labels, scheme, f"{name}: {m.describe()}"))
-    return None
-
-
-def _targets(results: list[dict]) -> tuple[list[dict], str]:
-    synth = [r for r in results if r["name"].startswith("synthetic")]
-    score_names = {v["scheme"] for r in synth for v in r["verification"] if v["kind"] == "score"}
-    primary = DEFAULT_PRIMARY
-    if score_names:
-        def mean_eer(name: str) -> float:
-            return float(np.mean([v["eer"] for r in synth for v in r["verification"] if v["scheme"] == name]))
-
-        primary = min(sorted(score_names), key=mean_eer)
-    targets = []
-    for r in results:
-        singles = [v for v in r["verification"] if v["kind"] == "single"]
-        fused = next((v for v in r["verification"] if v["scheme"] == primary), None)
-        if not singles or fused is None:
-            continue
-        best = min(singles, key=lambda v: v["eer"])
-        f, b = fused["eer"], best["eer"]
-        status = "lower" if f < b else ("equal (both 0 %)" if f == b == 0 else ("equal" if f == b else "higher"))
-        targets.append({"set": r["name"], "best_single": best["scheme"], "best_single_eer": b,
-                        "scheme": primary, "fused_eer": f, "status": status, "met": f < b or f == b == 0,
-                        "pairs": f"{fused['genuine_pairs']} / {fused['impostor_pairs']}"})
-    return targets, primary
-
-
-def _enhancement_winner(rows: list[dict]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    by_mod: dict[str, dict[str, list]] = {}
-    for r in rows:
-        mod = "vein" if "FV-USM" in r["set"] or "vein" in r["set"] else "fingerprint"
-        by_mod.setdefault(mod, {}).setdefault(r["method"], []).append((r["eer"], -r["epi"]))
-    for mod, methods in by_mod.items():
-        out[mod] = min(methods, key=lambda m: (np.mean([e for e, _ in methods[m]]),
-                                               np.mean([p for _, p in methods[m]])))
-    return out
 
 
 def _default_real() -> Path:
