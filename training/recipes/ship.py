@@ -2,9 +2,9 @@
 
 ``biolock train ship --out models/`` runs, per modality:
 
-1. generate the synthetic training set (fixed seed; fingerprints: the same 360 fingers rendered by the ``r307``
-   and ``optical500`` profiles and merged into one identity each, so genuine pairs cross sensors; vein: 600
-   fingers x 6 ``roi`` crops);
+1. generate the synthetic training set (fixed seed; fingerprints: 360 fingers x 6 impressions of the ``r307``
+   profile; vein: 600 fingers x 6 ``roi`` crops). Several profiles may be listed: the same fingers are then
+   rendered by each and merged into one identity, so genuine pairs cross sensors;
 2. ``fit`` with the ``ship-<modality>`` preset (identity-disjoint 70/15/15 split, fixed seed);
 3. ``export`` the best checkpoint: int8 + ONNX + model card, thresholds on the validation identities.
 
@@ -17,7 +17,7 @@ import csv
 from pathlib import Path
 
 SHIP = {
-    "fingerprint": {"profiles": ("r307", "optical500"), "identities": 360, "impressions": 6, "seed": 1,
+    "fingerprint": {"profiles": ("r307",), "identities": 360, "impressions": 6, "seed": 1,
                     "preset": "ship-fingerprint", "name": "fingerprint-mobile", "version": "1.0.0"},
     "vein": {"profiles": ("roi",), "identities": 600, "impressions": 6, "seed": 1,
              "preset": "ship-vein", "name": "vein-mobile", "version": "1.0.0"},
