@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from training_fixtures import tiny_data, tiny_export, tiny_prepared, tiny_run  # noqa: E402,F401 - fixtures
+from training_fixtures import *  # noqa: E402,F403 - fixtures
 
 
 def test_rank1_on_hand_made_embeddings():

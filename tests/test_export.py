@@ -9,7 +9,7 @@ from device.errors import DatasetError, ModelError
 
 pytest.importorskip("tensorflow")
 
-from training_fixtures import tiny_data, tiny_export, tiny_prepared, tiny_run  # noqa: E402,F401 - fixtures
+from training_fixtures import *  # noqa: E402,F403 - fixtures
 
 
 def test_export_writes_int8_model_and_matching_card(tiny_export):

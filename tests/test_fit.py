@@ -13,7 +13,7 @@ from training.train_config import build_config, load_train_config
 
 pytest.importorskip("tensorflow")
 
-from training_fixtures import tiny_data, tiny_prepared, tiny_run  # noqa: E402,F401 - fixtures
+from training_fixtures import *  # noqa: E402,F403 - fixtures
 
 
 def test_config_presets_and_strictness(tmp_path):

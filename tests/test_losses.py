@@ -73,7 +73,7 @@ def _two_class_embeddings(sep_deg):
 def test_losses_decrease_when_genuine_and_impostor_separate(name):
     loss = make_loss(name, margin=0.2)
     values = [float(loss(*_two_class_embeddings(sep))) for sep in (5, 30, 90, 170)]
-    assert all(b <= a + 1e-6 for a, b in zip(values, values[1:])), values
+    assert all(b <= a + 1e-6 for a, b in zip(values, values[1:], strict=False)), values
     assert values[-1] < values[0]
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+__all__ = ["tiny_data", "tiny_prepared", "tiny_run", "tiny_export"]
+
 _MEMO: dict[str, object] = {}
 
 
