@@ -176,7 +176,9 @@ def describe_cmd(embedding_size) -> None:
 @click.option("--steps", type=int, default=40, show_default=True, help="Steps per epoch (same for every loss).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/losses"),
               show_default=True)
-def compare_losses_cmd(modality, data, real, losses, epochs, steps, out_dir) -> None:
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for cached preprocessed images (default: <out>/cache).")
+def compare_losses_cmd(modality, data, real, losses, epochs, steps, out_dir, cache) -> None:
     """Train one model per loss at the same budget and tabulate EER / FMR100 (held-out synthetic and real).
 
     \b
@@ -186,7 +188,7 @@ def compare_losses_cmd(modality, data, real, losses, epochs, steps, out_dir) -> 
     from training.recipes.compare import compare_losses
 
     table = compare_losses(modality, data, [s.strip() for s in losses.split(",") if s.strip()], epochs, steps,
-                           out_dir, real)
+                           out_dir, real, cache_dir=cache)
     click.echo(table)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 def compare_losses(modality: str, data: Path, losses: list[str], epochs: int, steps: int, out_dir: Path,
-                   real: Path | None = None, preset: str | None = None) -> str:
+                   real: Path | None = None, preset: str | None = None, cache_dir: Path | None = None) -> str:
     """Train one model per loss and return the markdown table (also written to ``out_dir``)."""
     from training.evaluate import evaluate_model
     from training.fit import fit
@@ -21,6 +21,7 @@ def compare_losses(modality: str, data: Path, losses: list[str], epochs: int, st
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(cache_dir) if cache_dir else out_dir / "cache"
     preset = preset or f"ship-{modality}"
     prepared = None
     rows = []
@@ -28,14 +29,14 @@ def compare_losses(modality: str, data: Path, losses: list[str], epochs: int, st
         cfg = build_config({"loss": {"name": loss}, "optim": {"epochs": epochs, "steps_per_epoch": steps,
                                                                "patience": epochs}}, preset)
         if prepared is None:
-            prepared = prepare(data, modality, cache_dir=out_dir / "cache", workers=cfg.data.workers,
+            prepared = prepare(data, modality, cache_dir=cache_dir, workers=cfg.data.workers,
                                min_impressions=2)
         run = out_dir / loss
         res = fit(cfg, prepared, run)
         row = {"loss": loss, "best_epoch": res.best_epoch, "val_eer": res.best_val_eer,
                "test": res.test_metrics, "seconds": round(res.seconds), "real": {}}
         if real is not None:
-            results, _ = evaluate_model(res.best_model, real, modality, cache_dir=out_dir / "cache", progress=False)
+            results, _ = evaluate_model(res.best_model, real, modality, cache_dir=cache_dir, progress=False)
             row["real"] = {k: {"eer": v["eer"], "fmr100": v["fmr100"], "genuine_pairs": v["genuine_pairs"],
                                "impostor_pairs": v["impostor_pairs"]} for k, v in results["datasets"].items()}
         rows.append(row)
