@@ -22,12 +22,15 @@ class OrientationField:
     ``angles``: ridge direction in radians in [0, pi) (0 = horizontal ridges, measured counter-clockwise with
     the image's y axis pointing down, i.e. as seen on screen). ``coherence``: 0 (isotropic, no direction) to 1
     (perfectly parallel ridges). ``energy``: mean squared gradient of the block (how much texture it has).
+    ``drift``: length of the block's mean gradient over its RMS gradient: near 0 where ridges alternate dark and
+    light, near 1 on a slope or a single edge (which is just as "coherent" but holds no ridges).
     """
 
     angles: np.ndarray
     coherence: np.ndarray
     energy: np.ndarray
     block: int
+    drift: np.ndarray | None = None
 
 
 def block_mean(values: np.ndarray, block: int) -> np.ndarray:
@@ -51,7 +54,7 @@ def orientation_field(image: np.ndarray, block: int = params.FP_BLOCK) -> Orient
         raise ValueError(f"orientation_field expects a 2-D image, got shape {img.shape}")
     if min(img.shape) < 3:
         empty = np.zeros((img.shape[0] // block, img.shape[1] // block), np.float32)
-        return OrientationField(empty, empty.copy(), empty.copy(), block)
+        return OrientationField(empty, empty.copy(), empty.copy(), block, empty.copy())
     gx = cv2.Sobel(img, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(img, cv2.CV_32F, 0, 1, ksize=3)
     gxx = block_mean(gx * gx, block)
@@ -63,7 +66,12 @@ def orientation_field(image: np.ndarray, block: int = params.FP_BLOCK) -> Orient
     gradient_angle = 0.5 * np.arctan2(2.0 * gxy, diff)  # dominant gradient direction (image coordinates)
     # ridges run perpendicular to the gradient; negate to express the angle counter-clockwise on screen
     angles = np.mod(-(gradient_angle + np.pi / 2.0), np.pi).astype(np.float32)
-    return OrientationField(angles, np.clip(coherence, 0.0, 1.0).astype(np.float32), total.astype(np.float32), block)
+    mean_gx, mean_gy = block_mean(gx, block), block_mean(gy, block)
+    drift = np.sqrt(mean_gx * mean_gx + mean_gy * mean_gy) / np.sqrt(np.maximum(total, 1e-6))
+    return OrientationField(
+        angles, np.clip(coherence, 0.0, 1.0).astype(np.float32), total.astype(np.float32), block,
+        np.clip(drift, 0.0, 1.0).astype(np.float32),
+    )
 
 
 def shrink_for_work(image: np.ndarray, max_side: int = params.FP_WORK_SIDE) -> np.ndarray:

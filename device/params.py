@@ -27,6 +27,7 @@ FP_MIN_AREA = 0.10  # foreground fraction of the image below this: "too little f
 FP_GOOD_AREA = 0.45  # foreground fraction at which the area term of the score saturates
 FP_MIN_RIDGE_COHERENCE = 0.25  # mean coherence over the foreground below this: "smudged or unclear ridges"
 FP_GOOD_COHERENCE = 0.65  # coherence at which the clarity term saturates
+FP_MAX_DRIFT = 0.45  # median block drift above this (smooth blobs, slopes, edges; real prints <= 0.32): unclear ridges
 FP_QUALITY_OK = 0.25  # overall score below this is rejected even if no single test failed
 
 # --- finger vein ------------------------------------------------------------------------------------------------
@@ -35,6 +36,9 @@ VEIN_BACKGROUND_RATIO = 0.6  # a row band darker than this fraction of the finge
 VEIN_MIN_EDGE_STEP = 12.0  # grey-level step across a finger edge (working image) for it to count as an edge
 VEIN_MIN_EDGE_COLUMNS = 0.3  # fewer columns than this with a finger edge: the image is a ready ROI crop
 VEIN_LIT_FRACTION = 0.12  # the finger side of an edge is at least this fraction of the frame's 95th percentile
+# crop mode: a column darker than this fraction of the brightest is background (real FV-USM columns: >= 0.23)
+VEIN_CROP_DARK_COLUMN = 0.12
+VEIN_CROP_MIN_LIT = 0.95  # crop mode: fewer lit columns than this: the finger lies across the frame
 VEIN_ROI_MARGIN = 0.08  # fraction of the finger width trimmed inside each detected edge
 VEIN_END_MARGIN = 0.05  # fraction of the finger length trimmed at each end of a raw frame
 VEIN_TIP_WIDTH = 0.8  # columns narrower than this fraction of the median finger width are the fingertip

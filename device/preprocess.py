@@ -118,8 +118,11 @@ def preprocess_fingerprint(grey: np.ndarray, size: tuple[int, int] = FINGERPRINT
 
 def _fingerprint_quality(seg: fp.Segmentation) -> Quality:
     area = float(seg.block_mask.mean()) if seg.block_mask.size else 0.0
-    coherence = float(seg.field.coherence[seg.block_mask].mean()) if seg.block_mask.any() else 0.0
-    return fingerprint_quality(area, coherence)
+    if not seg.block_mask.any():
+        return fingerprint_quality(area, 0.0)
+    coherence = float(seg.field.coherence[seg.block_mask].mean())
+    drift = float(np.median(seg.field.drift[seg.block_mask])) if seg.field.drift is not None else 0.0
+    return fingerprint_quality(area, coherence, drift)
 
 
 # --- vein -------------------------------------------------------------------------------------------------------
@@ -135,7 +138,7 @@ def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tup
     straight, region, scale = vein.straighten(oriented)
     roi = vein.crop_roi(straight, region, scale)
     if roi is None or min(roi.shape) < 2:
-        return blank, reject("no finger found: place the finger across the light")
+        return blank, reject("no finger found: place the finger over the light")
     resized = cv2.resize(roi, (size[1], size[0]), interpolation=cv2.INTER_AREA)
     contrast, noise = vein.band_contrast(resized)
     saturated = float((roi >= params.VEIN_SATURATED).mean())
@@ -145,6 +148,7 @@ def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tup
         saturated=saturated,
         noise=noise,
         p95=percentile_u8(roi, 95),
+        across=region.is_crop and region.area < params.VEIN_CROP_MIN_LIT,
     )
     enhanced = vein.clahe(vein.flatten_illumination(resized))
     return enhanced.astype(np.float32) / 255.0, quality

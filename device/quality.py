@@ -6,7 +6,7 @@ The thresholds live in ``device.params`` and are calibrated on real sets (docs/d
 
 Reasons used (the first words are stable; tests and the UI key on them):
 ``image too small``, ``no finger found``, ``too dark``, ``too bright``, ``overexposed``,
-``too little finger area``, ``smudged or unclear ridges``, ``too little contrast``.
+``too little finger area``, ``smudged or unclear ridges``, ``too little contrast``, ``finger not along the window``.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ OVEREXPOSED = "overexposed"
 LITTLE_AREA = "too little finger area"
 SMUDGED = "smudged or unclear ridges"
 LOW_CONTRAST = "too little contrast"
+ACROSS = "finger not along the window"
 
 
 def percentile_u8(values: np.ndarray, q: float) -> float:
@@ -84,10 +85,12 @@ def basic_checks(grey: np.ndarray, bright_reason: str, whole_frame_exposure: boo
     return None
 
 
-def fingerprint_quality(area: float, coherence: float) -> Quality:
+def fingerprint_quality(area: float, coherence: float, drift: float = 0.0) -> Quality:
     """Score from the finger's area fraction and its mean ridge-orientation coherence (ridge clarity).
 
-    ``area``: foreground fraction of the image; ``coherence``: mean block coherence over the foreground.
+    ``area``: foreground fraction of the image; ``coherence``: mean block coherence over the foreground;
+    ``drift``: median block drift over the foreground (see ``OrientationField``): high for smooth blobs, slopes
+    and edges, which are coherent without being ridges.
     The score is the geometric mean of two ramps, so a large smudge and a small sharp print both score low.
     """
     area_term = _ramp(area, 0.0, params.FP_GOOD_AREA)
@@ -101,21 +104,23 @@ def fingerprint_quality(area: float, coherence: float) -> Quality:
         return reject(f"{NO_FINGER}: no ridges visible; place the finger on the sensor")
     if area < params.FP_MIN_AREA:
         return fail(f"{LITTLE_AREA} ({area:.0%}); press the finger flat and centred")
-    if coherence < params.FP_MIN_RIDGE_COHERENCE:
+    if coherence < params.FP_MIN_RIDGE_COHERENCE or drift > params.FP_MAX_DRIFT:
         return fail(f"{SMUDGED}; clean the sensor and dry or moisten the finger")
     if score < params.FP_QUALITY_OK:
         return fail(f"{SMUDGED} (score {score:.2f}); press the finger flat and try again")
     return Quality(score, True, None)
 
 
-def vein_quality(area: float, contrast: float, saturated: float, noise: float, p95: float) -> Quality:
+def vein_quality(
+    area: float, contrast: float, saturated: float, noise: float, p95: float, across: bool = False
+) -> Quality:
     """Score from finger area, vein contrast, exposure and noise.
 
     ``area``: finger fraction of the frame (1.0 for ready ROI crops); ``contrast``: std of the band-passed ROI
     (vein-sized structure); ``saturated``: fraction of saturated pixels in the ROI; ``noise``: std of the
     pixel-level (high-pass) detail; noise far above the vein-scale structure means a noise image or a frame
     without a finger, small noise over no structure means a finger without visible veins; ``p95``: 95th
-    percentile grey level of the ROI.
+    percentile grey level of the ROI; ``across``: the finger lies across the frame instead of along it.
     """
     area_term = _ramp(area, 0.0, 0.5)
     contrast_term = _ramp(contrast, params.VEIN_MIN_CONTRAST * 0.5, params.VEIN_GOOD_CONTRAST)
@@ -126,7 +131,9 @@ def vein_quality(area: float, contrast: float, saturated: float, noise: float, p
         return reject(reason, score, params.VEIN_QUALITY_OK)
 
     if area <= 0.0:
-        return reject(f"{NO_FINGER}: place the finger across the light")
+        return reject(f"{NO_FINGER}: place the finger over the light")
+    if across:
+        return reject(f"{ACROSS}: lay the finger along the window (fingertip to one side)")
     if noise > params.VEIN_NOISE_FLOOR and noise > params.VEIN_MAX_NOISE_RATIO * contrast:
         return reject(f"{NO_FINGER}: the image is mostly noise; check the camera and the light")
     if p95 < params.VEIN_DARK_P95:
@@ -134,7 +141,7 @@ def vein_quality(area: float, contrast: float, saturated: float, noise: float, p
     if saturated > params.VEIN_MAX_SATURATED:
         return fail(f"{OVEREXPOSED}: reduce the infrared light or exposure")
     if area < params.VEIN_MIN_AREA:
-        return fail(f"{LITTLE_AREA} ({area:.0%}); lay the whole finger across the window")
+        return fail(f"{LITTLE_AREA} ({area:.0%}); lay the whole finger over the window")
     if contrast < params.VEIN_MIN_CONTRAST:
         return fail(f"{LOW_CONTRAST}: veins not visible; warm the finger or adjust the light")
     if score < params.VEIN_QUALITY_OK:

@@ -27,7 +27,7 @@ class FingerRegion:
     upper: np.ndarray  # float per column: y of the upper finger edge (0 where the finger reaches the border)
     lower: np.ndarray  # float per column: y of the lower finger edge (h - 1 where it reaches the border)
     present: np.ndarray  # bool per column: the finger covers this column
-    is_crop: bool  # no background found: the image is already a finger ROI
+    is_crop: bool  # no edges found: the image is already a finger ROI (area < 1: some columns are background)
     angle_deg: float  # tilt of the finger axis; rotating by this angle makes it horizontal
     area: float  # fraction of the image covered by the finger
 
@@ -135,8 +135,11 @@ def find_finger(work: np.ndarray) -> FingerRegion:
     lo_y = h - 1 - lo_y
     edges_seen = up_found | lo_found
     if edges_seen.mean() < params.VEIN_MIN_EDGE_COLUMNS:  # no background around the finger: a ready ROI crop
+        # in a crop every column is finger; dark columns mean a finger lying across the frame, not along it
+        column_level = work.mean(axis=0)
+        lit_columns = column_level >= params.VEIN_CROP_DARK_COLUMN * float(column_level.max())
         full_up, full_lo = np.zeros(w, np.float32), np.full(w, h - 1, np.float32)
-        return FingerRegion(full_up, full_lo, np.ones(w, bool), True, 0.0, 1.0)
+        return FingerRegion(full_up, full_lo, np.ones(w, bool), True, 0.0, float(lit_columns.mean()))
     upper = np.where(up_found, up_y, 0).astype(np.float32)
     lower = np.where(lo_found, lo_y, h - 1).astype(np.float32)
     # columns without edges hold finger if they are about as bright (the finger may fill the frame there);

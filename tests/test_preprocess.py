@@ -293,3 +293,21 @@ def test_a_dark_vein_near_a_dim_edge_does_not_cut_the_finger():
     true_top = (120 - 50) * scale
     left = region.upper[10:70]
     assert np.median(np.abs(left - true_top)) <= 3  # the finger edge, not the vein 12 px further in
+
+
+def test_a_finger_lying_across_the_frame_is_rejected():
+    frame = np.transpose(vein_frame(h=320, w=240, half=45, tip=300))  # finger vertical in a landscape frame
+    frame = np.ascontiguousarray(frame)
+    assert frame.shape == (240, 320)
+    out = preprocess(frame, "vein")
+    assert not out.quality.ok and out.quality.reason.startswith("finger not along the window")
+
+
+def test_ramps_blobs_and_edges_are_not_ridges():
+    ramp = np.tile(np.linspace(0, 255, 60), (80, 1)).astype(np.uint8)  # steep: every block has texture
+    blobs = cv2.GaussianBlur(np.random.default_rng(2).random((288, 256)).astype(np.float32), (0, 0), 6)
+    blobs = cv2.normalize(blobs, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    for image in (ramp, blobs):
+        out = preprocess(image, "fingerprint")
+        assert not out.quality.ok
+        assert out.quality.reason.startswith(("smudged or unclear ridges", "no finger found", "too little"))
