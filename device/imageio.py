@@ -167,11 +167,16 @@ def read_image(path: str | Path) -> np.ndarray:
 
 def probe_image(path: str | Path) -> ImageInfo:
     """Decode a file fully (so corrupt files are caught) and describe how it is stored."""
+    return read_image_info(path)[1]
+
+
+def read_image_info(path: str | Path) -> tuple[np.ndarray, ImageInfo]:
+    """Read a file once: the uint8 grey image and how the file stores it."""
     data = _read_bytes(Path(path))
     image, fmt = _decode_raw(data, str(path))
     channels = 1 if image.ndim == 2 else int(image.shape[2])
     bits = _stored_bits(data, fmt) or image.dtype.itemsize * 8
-    return ImageInfo(fmt, int(image.shape[1]), int(image.shape[0]), channels, bits)
+    return to_grey_u8(image), ImageInfo(fmt, int(image.shape[1]), int(image.shape[0]), channels, bits)
 
 
 def _stored_bits(data: bytes, fmt: str) -> int | None:

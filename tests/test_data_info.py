@@ -102,3 +102,20 @@ def test_real_data_info(shared_data):
     data = json.loads(result.output)
     assert sorted(d["name"] for d in data["datasets"]) == ["fvc2002/DB1_B", "fvc2002/DB2_B"]
     assert all(d["identities"] == 10 and not d["unreadable"] for d in data["datasets"])
+
+
+def test_quality_option_counts_verdicts(tmp_path):
+    from training.data.bench import synthetic_fingerprint
+
+    root = tmp_path / "sensor"
+    put(root / "1_1.png", synthetic_fingerprint())
+    put(root / "1_2.png", np.full((288, 256), 128, np.uint8))  # blank: no finger
+    put(root / "2_1.png", np.zeros((288, 256), np.uint8))  # black: too dark
+    (summary,) = summarize(load_dataset(root), progress=False, quality="fingerprint")
+    assert summary.quality == {"ok": 1, "no finger found": 1, "too dark": 1}
+    text = format_text([summary])
+    assert "quality (fingerprint): 33.3% pass" in text and "no finger found (1)" in text
+    result = CliRunner().invoke(main, ["data", "info", str(root), "--quality", "auto", "--json"])
+    assert result.exit_code == 0, result.output
+    verdicts = json.loads(result.output)["datasets"][0]["quality"]
+    assert verdicts["modality"] == "fingerprint" and verdicts["pass_rate"] == 1 / 3

@@ -29,7 +29,14 @@ def command() -> None:
 )
 @click.option("--subsets", is_flag=True, help="Report each sensor subset (e.g. FVC DB1_B) on its own.")
 @click.option("--no-check", is_flag=True, help="Do not decode the images (fast; sizes and depths unknown).")
-def info(path: Path, as_json: bool, layout: str, subsets: bool, no_check: bool) -> None:
+@click.option(
+    "--quality",
+    type=click.Choice(["auto", "fingerprint", "vein"]),
+    default=None,
+    help="Also preprocess every image and report the quality pass rate and reasons (auto: vein if the "
+    "dataset name says so).",
+)
+def info(path: Path, as_json: bool, layout: str, subsets: bool, no_check: bool, quality: str | None) -> None:
     """Show what a dataset folder or manifest.csv holds: identities x impressions, image sizes, formats,
     bit depths, and the files that cannot be read (with the reason).
 
@@ -37,6 +44,7 @@ def info(path: Path, as_json: bool, layout: str, subsets: bool, no_check: bool) 
     Example:
       biolock data info ../shared/data
       biolock data info ~/SOCOFing --json
+      biolock data info ~/my-sensor --quality fingerprint
     """
     import json
 
@@ -44,7 +52,7 @@ def info(path: Path, as_json: bool, layout: str, subsets: bool, no_check: bool) 
     from training.data.loaders import load_dataset
 
     index = load_dataset(path, layout=layout)
-    summaries = summarize(index, check=not no_check, split=subsets, progress=not as_json)
+    summaries = summarize(index, check=not no_check, split=subsets, progress=not as_json, quality=quality)
     click.echo(json.dumps(to_json(summaries), indent=2) if as_json else format_text(summaries))
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from device.errors import ImageError
-from device.imageio import probe_image
+from device.imageio import read_image_info
 from training.data.loaders import DatasetIndex, natural_key
 
 _MAX_LISTED = 20  # unreadable/skipped files printed per dataset in text form (JSON lists all)
@@ -34,12 +34,18 @@ class DatasetSummary:
     unreadable: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) from loading
     checked: bool = True
+    quality_modality: str | None = None  # set when quality was checked
+    quality: Counter = field(default_factory=Counter)  # "ok" or the reason's first words -> count
 
 
 def summarize(
-    index: DatasetIndex, check: bool = True, split: bool = False, progress: bool = True
+    index: DatasetIndex, check: bool = True, split: bool = False, progress: bool = True, quality: str | None = None
 ) -> list[DatasetSummary]:
-    """One summary per dataset (``split``: per sensor subset); ``check`` decodes every image."""
+    """One summary per dataset (``split``: per sensor subset); ``check`` decodes every image.
+
+    ``quality`` ("fingerprint", "vein" or "auto": vein when the dataset's name says so) also preprocesses every
+    image and counts the quality verdicts, to see whether a set from a new sensor is usable.
+    """
     from tqdm import tqdm
 
     parts = index.subsets() if split else index.datasets()
@@ -47,15 +53,23 @@ def summarize(
     bar = tqdm(total=len(index), unit="img", desc="reading", disable=show, leave=False)
     summaries = []
     for name in sorted(parts, key=natural_key):
-        summaries.append(_summarize_one(name, parts[name], check, bar))
+        modality = _modality(name, quality) if (quality and check) else None
+        summaries.append(_summarize_one(name, parts[name], check, bar, modality))
     bar.close()
     return summaries
 
 
-def _summarize_one(name: str, part: DatasetIndex, check: bool, bar: Any) -> DatasetSummary:
+def _modality(name: str, quality: str) -> str:
+    if quality != "auto":
+        return quality
+    return "vein" if "vein" in name.lower() else "fingerprint"
+
+
+def _summarize_one(name: str, part: DatasetIndex, check: bool, bar: Any, modality: str | None) -> DatasetSummary:
     groups = part.identities()
     counts = [len(v) for v in groups.values()] or [0]
     summary = DatasetSummary(name, part.layout, len(groups), len(part), min(counts), max(counts), checked=check)
+    summary.quality_modality = modality
     summary.skipped = [(str(p), r) for p, r in part.skipped]
     for sample in part.samples:
         for key, value in sample.attributes.items():
@@ -64,7 +78,7 @@ def _summarize_one(name: str, part: DatasetIndex, check: bool, bar: Any) -> Data
             summary.formats[sample.path.suffix.lower().lstrip(".") or "?"] += 1
             continue
         try:
-            info = probe_image(sample.path)
+            grey, info = read_image_info(sample.path)
         except ImageError as exc:
             summary.unreadable.append((str(sample.path), _strip_path(str(exc), str(sample.path))))
         else:
@@ -72,8 +86,17 @@ def _summarize_one(name: str, part: DatasetIndex, check: bool, bar: Any) -> Data
             summary.formats[info.format] += 1
             kind = "grey" if info.channels == 1 else "colour" if info.channels == 3 else f"{info.channels}-channel"
             summary.depths[f"{info.bit_depth}-bit {kind}"] += 1
+            if modality:
+                summary.quality[_verdict(grey, modality)] += 1
         bar.update(1)
     return summary
+
+
+def _verdict(grey: Any, modality: str) -> str:
+    from device.preprocess import preprocess
+
+    reason = preprocess(grey, modality).quality.reason
+    return "ok" if reason is None else reason.split(":")[0].split(";")[0].split(" (")[0]
 
 
 def _strip_path(message: str, path: str) -> str:
@@ -100,6 +123,14 @@ def format_text(summaries: list[DatasetSummary]) -> str:
             lines.append(f"  extensions: {_counter_text(s.formats)} (not decoded: --no-check)")
         for key, values in sorted(s.attributes.items()):
             lines.append(f"  {key}: {_counter_text(values)}")
+        if s.quality_modality:
+            judged = sum(s.quality.values())
+            rate = s.quality["ok"] / judged if judged else 0.0
+            problems = Counter({k: v for k, v in s.quality.items() if k != "ok"})
+            lines.append(
+                f"  quality ({s.quality_modality}): {rate:.1%} pass"
+                + (f"; {_counter_text(problems)}" if problems else "")
+            )
         if s.checked:
             lines.append(f"  unreadable: {len(s.unreadable)}")
             lines.extend(f"    {p}: {r}" for p, r in s.unreadable[:_MAX_LISTED])
@@ -132,6 +163,13 @@ def to_json(summaries: list[DatasetSummary]) -> dict[str, Any]:
                 "bit_depths": dict(s.depths.most_common()),
                 "attributes": {k: dict(v.most_common()) for k, v in sorted(s.attributes.items())},
                 "checked": s.checked,
+                "quality": None
+                if not s.quality_modality
+                else {
+                    "modality": s.quality_modality,
+                    "pass_rate": s.quality["ok"] / max(sum(s.quality.values()), 1),
+                    "verdicts": dict(s.quality.most_common()),
+                },
                 "unreadable": [{"path": p, "reason": r} for p, r in s.unreadable],
                 "skipped": [{"path": p, "reason": r} for p, r in s.skipped],
             }
