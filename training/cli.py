@@ -199,18 +199,23 @@ def compare_losses_cmd(modality, data, real, losses, epochs, steps, out_dir, cac
 @click.option("--work", type=click.Path(file_okay=False, path_type=Path), default=Path("out/ship"),
               show_default=True, help="Scratch folder: synthetic data, training runs.")
 @click.option("--resume", is_flag=True, help="Continue interrupted training runs in --work.")
-def ship_cmd(modality, out_dir, work, resume) -> None:
+@click.option("--evaluate", "real", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Afterwards, also evaluate the shipped models on these real sets (never used for training).")
+def ship_cmd(modality, out_dir, work, resume, real) -> None:
     """Reproduce the shipped models from synthetic data only: generate, train, export.
 
     \b
     Example:
       biolock train ship --out models/
     """
-    from training.recipes.ship import ship
+    from training.recipes.ship import evaluate_shipped, ship
+    from training.report import results_table
 
     for m in (["fingerprint", "vein"] if modality == "both" else [modality]):
         card = ship(m, out_dir, work, resume=resume)
         click.echo(f"{m}: {card}")
+        res = evaluate_shipped(m, card, work, real)
+        click.echo("\n".join(results_table({"datasets": {**res["synthetic"], **res["real"]}})))
 
 
 # Fusion report (owned by the fusion work; training/fusion_report.py keeps its heavy imports inside the command).

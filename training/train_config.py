@@ -105,14 +105,14 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ship-fingerprint": {
         "loss": {"name": "batch_hard", "margin": 0.3},
         "data": {"val_fraction": 0.15, "test_fraction": 0.15, "val_max_identities": 120},
-        "optim": {"epochs": 15, "steps_per_epoch": 40, "batch_p": 16, "batch_k": 4, "learning_rate": 3e-3,
+        "optim": {"epochs": 30, "steps_per_epoch": 40, "batch_p": 16, "batch_k": 4, "learning_rate": 3e-3,
                   "patience": 8, "lr_patience": 3},
     },
     "ship-vein": {
         "loss": {"name": "batch_hard", "margin": 0.3},
         "data": {"val_fraction": 0.15, "test_fraction": 0.15, "val_max_identities": 120},
         "augment": {"rotation_deg": 4.0, "elastic_alpha": 1.5, "partial_prob": 0.15},
-        "optim": {"epochs": 15, "steps_per_epoch": 40, "batch_p": 16, "batch_k": 4, "learning_rate": 3e-3,
+        "optim": {"epochs": 30, "steps_per_epoch": 40, "batch_p": 16, "batch_k": 4, "learning_rate": 3e-3,
                   "patience": 8, "lr_patience": 3},
     },
 }

@@ -84,3 +84,28 @@ def ship(modality: str, out_dir: Path, work: Path, resume: bool = False) -> Path
                           trained_on(modality, spec), stem=modality, split=run / "split.json", write_float=False,
                           cache_dir=work / "cache")
     return result.card
+
+
+def evaluate_shipped(modality: str, card: Path, work: Path, real: Path | None = None) -> dict:
+    """The shipped int8 model (device path) on the unseen synthetic test identities and on real sets."""
+    import json
+
+    from training.embed import CardEmbedder
+    from training.evaluate import evaluate_model, evaluate_prepared
+    from training.prepared import prepare
+
+    work = Path(work)
+    embed = CardEmbedder(card)
+    data = synth_data(modality, work)
+    prepared = prepare(data, modality, embed.input_size, cache_dir=work / "cache", min_impressions=2,
+                       progress=False)
+    test_ids = set(json.loads((work / f"run-{modality}" / "split.json").read_text())["test"])
+    test = prepared.select([i for i, lab in enumerate(prepared.labels) if lab in test_ids])
+    test.datasets = [f"{d} (test identities)" for d in test.datasets]
+    results, _ = evaluate_prepared(embed, test)
+    out = {"model": str(card), "modality": modality, "synthetic": results, "real": {}}
+    if real is not None:
+        real_results, _ = evaluate_model(card, real, modality, cache_dir=work / "cache-real", progress=False)
+        out["real"] = real_results["datasets"]
+    (work / f"ship-{modality}-results.json").write_text(json.dumps(out, indent=2, default=float))
+    return out
