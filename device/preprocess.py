@@ -121,7 +121,7 @@ def _fingerprint_quality(seg: fp.Segmentation) -> Quality:
     if not seg.block_mask.any():
         return fingerprint_quality(area, 0.0)
     coherence = float(seg.field.coherence[seg.block_mask].mean())
-    drift = float(np.median(seg.field.drift[seg.block_mask])) if seg.field.drift is not None else 0.0
+    drift = fp.percentile(seg.field.drift[seg.block_mask], 50.0) if seg.field.drift is not None else 0.0
     return fingerprint_quality(area, coherence, drift)
 
 
