@@ -20,6 +20,7 @@ FP_VARIANCE_FRACTION = 0.25  # a block is foreground if its std exceeds this fra
 FP_MIN_BLOCK_STD = 4.0  # ... and at least this absolute std (grey levels)
 FP_MIN_COHERENCE = 0.15  # ... and at least this orientation coherence (0 isotropic .. 1 perfect ridges)
 FP_CROP_MARGIN = 0.04  # margin kept around the finger's bounding box, as a fraction of the image side
+FP_NORM_SIGMA = 4.0  # contrast normalization window scale (box of 2*sigma+1 px of the working image, ~1.5 ridges)
 FP_NORM_CLIP = 2.5  # contrast normalization maps mean +- this many std to [0, 1]
 FP_BACKGROUND = 0.5  # value of pixels outside the finger after normalization (neutral grey)
 # quality

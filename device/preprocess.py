@@ -112,7 +112,7 @@ def preprocess_fingerprint(grey: np.ndarray, size: tuple[int, int] = FINGERPRINT
     mask = seg.mask[top:bottom, left:right]
     if not mask.any():
         return blank, quality
-    normalized = fp.normalize_contrast(crop, mask, sigma=params.FP_BLOCK / 2.0)
+    normalized = fp.normalize_contrast(crop, mask, sigma=params.FP_NORM_SIGMA)
     return fp.fit_into(normalized, size, params.FP_BACKGROUND), quality
 
 
