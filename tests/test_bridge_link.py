@@ -217,7 +217,7 @@ FAULTS = {
     "corrupt": Faults(corrupt=0.15, seed=2),
     "delay": Faults(delay=0.3, delay_s=0.05, seed=3),
     "reorder": Faults(reorder=0.15, seed=4),
-    "reboot": Faults(reboot=0.05, seed=5),
+    "reboot": Faults(reboot=0.08, seed=5),
 }
 
 
@@ -229,7 +229,7 @@ def test_every_fault_kind_gives_confirmed_or_reported_failed_never_duplicated(tm
         lk.pair(generate_key())
         e.set_faults_active(True)
         results = {}
-        for i in range(15):
+        for i in range(12):
             try:
                 lk.unlock(1, f"{kind}-{i}")
                 results[f"{kind}-{i}"] = True
@@ -242,7 +242,7 @@ def test_every_fault_kind_gives_confirmed_or_reported_failed_never_duplicated(tm
     assert injected > 0, f"no {kind} fault was injected"
     assert all(n == 1 for n in opened.values()), "an unlock was carried out twice"
     assert all(opened[r] == 1 for r, ok in results.items() if ok), "reported success without opening"
-    assert sum(results.values()) >= 8  # retries make most cycles succeed despite the faults
+    assert sum(results.values()) >= 6  # retries make most cycles succeed despite the faults
 
 
 def test_host_persists_the_lock_counter_it_accepted(link, emu, tmp_path):
