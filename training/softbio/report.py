@@ -26,10 +26,12 @@ LIMITATIONS = """\
   12.3 in another), and depends on which finger area a sensor sees. A balanced accuracy of 0.6-0.7 still means
   one person in three or more is misclassified. Sex is not the same as gender, and is not binary for everyone;
   a two-class label cannot describe intersex people.
-- **Dataset demographics.** SOCOFing (Shehu et al. 2018): 600 African subjects aged 18+, 10 fingers each, 6,000
-  real images at 500 dpi plus about 49,000 altered copies made with a software tool; far more men than women,
-  which is why classes are balanced for training and balanced accuracy is reported. Synthetic sets carry exactly
-  the signal the generator planted (ridge density by sex) and nothing else: they test the tool, not biology.
+- **Dataset demographics.** SOCOFing (Shehu et al. 2018): 600 African subjects aged 18 or more, 10 fingers each,
+  6,000 real images at 500 dpi plus about 49,000 altered copies (obliteration, central rotation, z-cut) made with
+  a software tool, so altered images are *copies* of the real ones, not new captures. One population, one
+  scanner. Check the class counts in the Data line: when one sex dominates, plain accuracy rewards guessing it,
+  which is why training is class-balanced and balanced accuracy is reported. Synthetic sets carry exactly the
+  signal the generator planted (ridge density by sex) and nothing else: they test the tool, not biology.
 - **Privacy.** Inferring sex (or any attribute) from a biometric sample turns a template that should only answer
   "same finger?" into a source of personal data the person did not give. Under the GDPR, biometric data used to
   identify someone is special-category data (Art. 9) and any further inference needs its own lawful basis and
