@@ -29,10 +29,10 @@ def _ridge_orientation(img: np.ndarray) -> np.ndarray:
 
 def _similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Best mean orientation agreement over small shifts (impressions move between captures)."""
-    oa, ob = _ridge_orientation(a), _ridge_orientation(b)
+    oa, ob = _ridge_orientation(a)[::4, ::4], _ridge_orientation(b)[::4, ::4]  # smooth anyway: subsample
     best = -1.0
-    for dy in range(-40, 41, 10):
-        for dx in range(-40, 41, 10):
+    for dy in range(-10, 11, 2):
+        for dx in range(-10, 11, 2):
             sa = oa[max(0, dy):oa.shape[0] + min(0, dy), max(0, dx):oa.shape[1] + min(0, dx)]
             sb = ob[max(0, -dy):ob.shape[0] + min(0, -dy), max(0, -dx):ob.shape[1] + min(0, -dx)]
             best = max(best, float(np.mean(np.cos(sa - sb))))
@@ -49,7 +49,7 @@ def test_render_is_deterministic_and_depends_on_identity_and_impression():
 @pytest.mark.parametrize("name", [p.name for p in PROFILES.values() if p.modality == "fingerprint"])
 def test_every_fingerprint_profile_writes_its_size_and_grey_depth(name):
     prof = get_profile(name, "fingerprint")
-    img = render_impression(3, 1, name)
+    img = render_impression(7, 3, name)
     assert img.dtype == np.uint8
     assert img.shape == (prof.height, prof.width)
     levels = np.unique(img)
@@ -76,7 +76,7 @@ def test_unknown_profile_is_a_config_error_naming_the_choices():
 
 def test_impressions_of_one_finger_are_more_alike_than_different_fingers():
     ids = range(4)
-    imgs = {i: [render_impression(100 + i, k, "optical500") for k in (1, 2)] for i in ids}
+    imgs = {i: [render_impression(100 + i, k, "r307") for k in (1, 2)] for i in ids}
     genuine = [_similarity(imgs[i][0], imgs[i][1]) for i in ids]
     impostor = [_similarity(imgs[i][0], imgs[j][0]) for i in ids for j in ids if i < j]
     assert np.mean(genuine) > np.mean(impostor) + 0.1
@@ -105,7 +105,9 @@ def test_female_masters_have_measurably_shorter_ridge_periods():
         radial = np.bincount(r.astype(int).ravel(), spec.ravel())[4:40]
         return m.attributes.sex, 128 / (4 + int(np.argmax(radial)))
 
-    pairs = [measured_period(s) for s in range(12)]
+    sexes = {s: sample_attributes(np.random.default_rng([s, 0xF1])).sex for s in range(40)}  # as make_master draws
+    seeds = [s for s in sexes if sexes[s] == "female"][:3] + [s for s in sexes if sexes[s] == "male"][:3]
+    pairs = [measured_period(s) for s in seeds]
     f = [p for s, p in pairs if s == "female"]
     m = [p for s, p in pairs if s == "male"]
     assert f and m
@@ -131,19 +133,19 @@ def test_zero_pole_field_turns_half_a_turn_around_a_core():
 
 @pytest.mark.parametrize("kind", ALTERATIONS)
 def test_alterations_change_the_print_but_keep_its_shape(kind):
-    img = render_impression(5, 1, "r307")
+    img = render_impression(7, 1, "r307")
     out = alter(img, kind, np.random.default_rng(0))
     assert out.shape == img.shape and out.dtype == np.uint8
     assert np.mean(out != img) > 0.02
 
 
 def test_dataset_is_byte_identical_for_a_seed_and_independent_of_workers(tmp_path):
-    a = generate_dataset("fingerprint", 3, 2, "capacitive96", 5, tmp_path / "a", workers=1, progress=False)
-    b = generate_dataset("fingerprint", 3, 2, "capacitive96", 5, tmp_path / "b", workers=2, progress=False)
-    c = generate_dataset("fingerprint", 3, 2, "capacitive96", 6, tmp_path / "c", workers=1, progress=False)
+    a = generate_dataset("fingerprint", 2, 2, "capacitive96", 5, tmp_path / "a", workers=1, progress=False)
+    b = generate_dataset("fingerprint", 2, 2, "capacitive96", 5, tmp_path / "b", workers=2, progress=False)
+    c = generate_dataset("fingerprint", 2, 2, "capacitive96", 6, tmp_path / "c", workers=1, progress=False)
     assert a.read_bytes() == b.read_bytes()
     rows = list(csv.DictReader(a.open()))
-    assert len(rows) == 6 and {r["impression"] for r in rows} == {"1", "2"}
+    assert len(rows) == 4 and {r["impression"] for r in rows} == {"1", "2"}
     for r in rows:
         pa = a.parent / r["dataset"] / r["relpath"]
         assert pa.read_bytes() == (b.parent / r["dataset"] / r["relpath"]).read_bytes()
@@ -153,7 +155,7 @@ def test_dataset_is_byte_identical_for_a_seed_and_independent_of_workers(tmp_pat
 
 
 def test_manifest_records_attributes_and_alterations(tmp_path):
-    m = generate_dataset("fingerprint", 2, 3, "capacitive96", 1, tmp_path / "d", workers=1, altered=1.0,
+    m = generate_dataset("fingerprint", 1, 3, "capacitive96", 5, tmp_path / "d", workers=1, altered=1.0,
                          progress=False)
     rows = list(csv.DictReader(m.open()))
     assert {"pattern_class", "sex", "ridge_period", "alteration"} <= set(rows[0])

@@ -167,7 +167,7 @@ def add_creases(ridges: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return (ridges * (1 - cut) - cut).astype(np.float32)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def cached_master(identity_seed: int) -> MasterPrint:
     """``make_master`` with a small cache: a dataset renders all impressions of one finger in a row."""
     return make_master(identity_seed)
