@@ -104,7 +104,7 @@ def fit(
     _write_json(out_dir / "config.json", cfg.as_dict())
 
     aug = AugmentParams(
-        rotation_deg=cfg.augment.rotation_deg, shift_frac=cfg.augment.shift_frac,
+        rotation_deg=cfg.augment.rotation_deg, shift_frac=cfg.augment.shift_frac, scale_frac=cfg.augment.scale_frac,
         elastic_alpha=cfg.augment.elastic_alpha, partial_prob=cfg.augment.partial_prob, strength=cfg.augment.strength,
     )
     size = prepared.images.shape[1:3]

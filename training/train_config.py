@@ -77,6 +77,7 @@ class AugmentSection:
     strength: float = ranged(1.0, min=0.0, max=3.0)
     rotation_deg: float = ranged(10.0, min=0.0, max=180.0)
     shift_frac: float = ranged(0.06, min=0.0, max=0.5)
+    scale_frac: float = ranged(0.05, min=0.0, max=0.5, doc="zoom in [1 - s, 1 + s]: sensors differ in scale")
     elastic_alpha: float = ranged(2.5, min=0.0, max=20.0)
     partial_prob: float = ranged(0.3, min=0.0, max=1.0)
 
@@ -103,7 +104,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {"epochs": 2, "steps_per_epoch": 3, "batch_p": 4, "batch_k": 2, "patience": 2},
     },
     "ship-fingerprint": {
-        "loss": {"name": "batch_hard", "margin": 0.3},
+        # batch_hard collapsed here (loss stuck at the margin, all cosines > 0.99); the pair loss does not.
+        "loss": {"name": "logistic"},
+        "augment": {"scale_frac": 0.15},
         "data": {"val_fraction": 0.15, "test_fraction": 0.15, "val_max_identities": 120},
         "optim": {"epochs": 30, "steps_per_epoch": 40, "batch_p": 16, "batch_k": 4, "learning_rate": 3e-3,
                   "patience": 8, "lr_patience": 3},
