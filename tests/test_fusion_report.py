@@ -92,6 +92,19 @@ def test_report_writes_a_card_when_both_modalities_have_deep_features(tmp_path, 
     assert card.rule == report["primary_scheme"].split("/")[0]
 
 
+def test_handcrafted_features_are_cached_and_reused(tmp_path):
+    from training.fusion.extract import extract_all
+
+    images = fp_set(2, 2).images
+    first = extract_all(images, "fingerprint", cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("fingerprint-*.pkl"))) == 1
+    again = extract_all(images, "fingerprint", cache_dir=tmp_path)
+    np.testing.assert_array_equal(first.blocks["loggabor"], again.blocks["loggabor"])
+    assert again.timings_ms == first.timings_ms  # loaded, not re-measured
+    other = extract_all(images[:3], "fingerprint", cache_dir=tmp_path)
+    assert other.blocks["loggabor"].shape[0] == 3 and len(list(tmp_path.glob("*.pkl"))) == 2
+
+
 def test_command_help_and_errors(tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["train", "fusion-report", "--help"])

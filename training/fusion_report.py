@@ -72,7 +72,23 @@ def _identification(feats, labels, impressions, enrol: int) -> tuple[list[dict],
     return rows, svm_ms
 
 
-def _enhancement_study(image_set, max_images: int = 40) -> list[dict]:
+def _enhancement_study(image_set, max_images: int = 40, cache_dir: Path | None = None) -> list[dict]:
+    """Enhancement measures and Log-Gabor EER per method (cached like the features when ``cache_dir`` is set)."""
+    from training.fusion.extract import _cache_key
+
+    path = None
+    if cache_dir is not None:
+        path = cache_dir / f"enh-{image_set.modality}-{_cache_key(image_set.images, 'enh', max_images, 0)}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+    rows = _measure_enhancements(image_set, max_images)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows))
+    return rows
+
+
+def _measure_enhancements(image_set, max_images: int) -> list[dict]:
     from device.features import extract_loggabor
     from device.vein_ops import orient_horizontal
     from training import enhancement as en
@@ -92,8 +108,8 @@ def _enhancement_study(image_set, max_images: int = 40) -> list[dict]:
         feats = np.stack([extract_loggabor(enhance(im), params) for im in images])
         score = cosine_matcher(feats)
         every = np.arange(len(images))
-        row.update(set=image_set.name, eer=metrics.eer(score(every, g), score(every, i)).eer,
-                   pairs=f"{len(g)} / {len(i)}")
+        row.update(set=image_set.name, modality=image_set.modality, pairs=f"{len(g)} / {len(i)}",
+                   eer=metrics.eer(score(every, g), score(every, i)).eer)
     return rows
 
 
@@ -109,7 +125,7 @@ def _timings(collected: dict[tuple[str, str], list[float]]) -> dict[str, dict]:
 
 def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, str, str]], out: Path,
                  embedders: dict | None = None, enhancement: bool = True, maps: bool = True,
-                 card_path: Path | None = None, rlt_iterations: int = 1000) -> dict:
+                 card_path: Path | None = None, rlt_iterations: int = 1000, cache: bool = True) -> dict:
     """Measure everything on ``unimodal`` ImageSets and the (fp set, vein set, name, note) pairings; write files."""
     from training.fusion.extract import extract_all
     from training.fusion.scores import evaluate_fusion, feature_fusion_matcher
@@ -130,7 +146,7 @@ def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, 
     results, features, times, enh_rows = [], {}, {}, []
     for s in unimodal:
         feats = extract_all(s.images, s.modality, embedders.get(s.modality), maps=maps, desc=s.name,
-                            rlt_iterations=rlt_iterations)
+                            rlt_iterations=rlt_iterations, cache_dir=out / "cache" if cache else None)
         features[s.name] = (s, feats)
         for stage, values in feats.timings_ms.items():
             times.setdefault((stage, s.modality), []).extend(values)
@@ -147,7 +163,7 @@ def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, 
                         "rejected": feats.rejected, "low_quality": feats.low_quality, "deep_model": feats.deep_model,
                         "verification": ver, "identification": ident})
         if enhancement:
-            enh_rows += _enhancement_study(s)
+            enh_rows += _enhancement_study(s, cache_dir=out / "cache" if cache else None)
     for fp_name, vein_name, name, note in multimodal_pairs:
         (fp_set, fp_feats), (vein_set, vein_feats) = features[fp_name], features[vein_name]
         m = pair_multimodal(fp_set, vein_set, name, note)
@@ -263,7 +279,9 @@ def fusion_report(out_dir: Path, real_root: Path | None, no_real: bool, syntheti
     report = build_report(unimodal, pairs, out_dir, embedders, enhancement=not no_enhancement,
                           card_path=None if no_card else out_dir / "fusion_card.json")
     for t in report["targets"]:
+        feature = (f"; feature level {100 * t['feature_eer']:.2f} % ({t['feature_status']})"
+                   if "feature_eer" in t else "")
         click.echo(f"{t['set']}: best single {t['best_single']} {100 * t['best_single_eer']:.2f} %, "
-                   f"{t['scheme']} {100 * t['fused_eer']:.2f} % ({t['status']}; pairs {t['pairs']})")
+                   f"{t['scheme']} {100 * t['fused_eer']:.2f} % ({t['status']}){feature}; pairs {t['pairs']}")
     click.echo(f"fusion card: {report['card'] or 'not written (needs deep models for both modalities)'}")
     click.echo(f"report: {out_dir / 'report.md'}")

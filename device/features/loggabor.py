@@ -85,22 +85,27 @@ def _prepare(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
     return ((arr - arr.mean()) / max(std, 1e-6)).astype(np.float32)
 
 
-def loggabor_responses(image: np.ndarray, params: LogGaborParams = LogGaborParams()) -> np.ndarray:
-    """Complex responses (scales, orientations, H, W) of a validated, standardized image."""
+def _response_parts(image: np.ndarray, params: LogGaborParams) -> tuple[np.ndarray, np.ndarray]:
+    """Real and imaginary parts (scales, orientations, H, W), float32, of the validated, standardized image."""
     arr = _prepare(image, params.size)
     dominant = dominant_frequency(arr, params.band) if params.adaptive else None
     if dominant is not None:  # quantize to 1/8 octave (filters are ~2 octaves wide) so the bank cache is reused
         dominant = float(2.0 ** (round(np.log2(dominant) * 8) / 8))
     bank = loggabor_bank(arr.shape, params, dominant)
     spectrum = cv2.dft(arr, flags=cv2.DFT_COMPLEX_OUTPUT)  # (H, W, 2) float32: OpenCV's FFT is ~10x numpy's here
-    out = np.empty(bank.shape, dtype=np.complex64)
+    re = np.empty(bank.shape, dtype=np.float32)
+    im = np.empty(bank.shape, dtype=np.float32)
     for s in range(bank.shape[0]):
         for o in range(bank.shape[1]):
-            filtered = spectrum * bank[s, o][:, :, None]
-            resp = cv2.idft(filtered, flags=cv2.DFT_COMPLEX_OUTPUT | cv2.DFT_SCALE)
-            out[s, o].real = resp[:, :, 0]
-            out[s, o].imag = resp[:, :, 1]
-    return out
+            resp = cv2.idft(spectrum * bank[s, o][:, :, None], flags=cv2.DFT_COMPLEX_OUTPUT | cv2.DFT_SCALE)
+            re[s, o], im[s, o] = resp[:, :, 0], resp[:, :, 1]
+    return re, im
+
+
+def loggabor_responses(image: np.ndarray, params: LogGaborParams = LogGaborParams()) -> np.ndarray:
+    """Complex responses (scales, orientations, H, W) of a validated, standardized image."""
+    re, im = _response_parts(image, params)
+    return re + 1j * im
 
 
 def extract_loggabor(image: np.ndarray, params: LogGaborParams = LogGaborParams()) -> np.ndarray:
@@ -108,12 +113,13 @@ def extract_loggabor(image: np.ndarray, params: LogGaborParams = LogGaborParams(
 
     Raises ``FeatureRejection`` for blank, tiny, saturated or non-finger images.
     """
-    resp = loggabor_responses(image, params)
-    mag = np.abs(resp)
-    pooled = block_means(np.stack([mag, mag * mag, resp.real, resp.imag]), params.grid)  # one pass for all four
-    mean, sq, re, im = pooled
+    re, im = _response_parts(image, params)
+    power = re * re + im * im
+    mag = np.sqrt(power)
+    mean, sq = block_means(mag, params.grid), block_means(power, params.grid)
+    bre, bim = block_means(re, params.grid), block_means(im, params.grid)
     std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
-    coherence = np.sqrt(re * re + im * im) / np.maximum(mean, 1e-9)
+    coherence = np.sqrt(bre * bre + bim * bim) / np.maximum(mean, 1e-9)
     feats = np.stack([np.log1p(mean), std / np.maximum(mean, 1e-9), coherence], axis=-1)
     out = feats.astype(np.float32).ravel()
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)

@@ -7,18 +7,26 @@ not put a false peak at low frequencies.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 
 
+@lru_cache(maxsize=32)
 def radial_frequency_grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Radius (cycles/pixel) and angle (radians, image axes: 0 = along x) of every FFT bin, unshifted layout."""
+    """Radius (cycles/pixel) and angle (radians, image axes: 0 = along x) of every FFT bin, unshifted layout.
+
+    Cached per shape; the arrays are read-only.
+    """
     h, w = shape
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.fftfreq(w)[None, :]
     radius = np.sqrt(fx * fx + fy * fy)
-    angle = np.arctan2(-fy, fx)
-    return radius, np.broadcast_to(angle, (h, w))
+    angle = np.ascontiguousarray(np.broadcast_to(np.arctan2(-fy, fx), (h, w)))
+    radius.setflags(write=False)
+    angle.setflags(write=False)
+    return radius, angle
 
 
 def power_spectrum(image: np.ndarray) -> np.ndarray:
@@ -37,7 +45,7 @@ def dominant_frequency(image: np.ndarray, band: tuple[float, float] = (0.02, 0.3
     edge when the band holds no energy (the caller has validated the image before, so this is rare).
     """
     power = power_spectrum(image)
-    radius, _ = radial_frequency_grid(image.shape)
+    radius, _ = radial_frequency_grid(tuple(image.shape))
     step = 1.0 / min(image.shape)
     edges = np.arange(band[0], band[1] + step, step)
     if edges.size < 3:

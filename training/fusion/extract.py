@@ -13,15 +13,19 @@ pairs stay comparable across matchers; the report prints the count.
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
 from device.features import DogParams, FeatureRejection, LogGaborParams, extract_dog, extract_loggabor
 
+CACHE_VERSION = 1  # bump when a handcrafted extractor changes its output
 FP_WORK = (160, 160)  # fingerprint ridge period ~4-6 px here: well inside the Log-Gabor band
 VEIN_WORK = (100, 300)  # FV-USM ROI size; Miura's parameters are for it
 LG_PARAMS = {
@@ -65,16 +69,62 @@ def _vector(feats: Features, stage: str, fn: Callable[[], np.ndarray], width: in
 
 
 def extract_all(images: list[np.ndarray], modality: str, embedder=None, maps: bool = True,
-                desc: str = "features", rlt_iterations: int = 1000) -> Features:
-    """Every feature of ``images`` (uint8 grey sensor images of one ``modality``)."""
+                desc: str = "features", rlt_iterations: int = 1000, cache_dir: Path | None = None) -> Features:
+    """Every feature of ``images`` (uint8 grey sensor images of one ``modality``).
+
+    With ``cache_dir``, the handcrafted part (vectors, maps, their timings) is stored under a hash of the images
+    and settings and reused by the next run; deep features are always computed afresh (they are quick, and the
+    model may have changed).
+    """
+    key = _cache_key(images, modality, maps, rlt_iterations)
+    path = None if cache_dir is None else Path(cache_dir) / f"{modality}-{key}.pkl"
+    if path is not None and path.is_file():
+        with path.open("rb") as fh:
+            feats = pickle.load(fh)
+    else:
+        feats = _handcrafted(images, modality, maps, desc, rlt_iterations)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("wb") as fh:
+                pickle.dump(feats, fh)
+            tmp.replace(path)
+    if embedder is not None:
+        _deep(images, modality, embedder, feats)
+    return feats
+
+
+def _cache_key(images: list[np.ndarray], modality: str, maps: bool, rlt_iterations: int) -> str:
+    h = hashlib.sha256(f"{CACHE_VERSION}|{modality}|{maps}|{rlt_iterations}".encode())
+    for im in images:
+        h.update(str(im.shape).encode())
+        h.update(np.ascontiguousarray(im).tobytes())
+    return h.hexdigest()[:20]
+
+
+def _deep(images: list[np.ndarray], modality: str, embedder, feats: Features) -> None:
     from device.preprocess import preprocess
 
-    feats = Features(deep_model=getattr(embedder, "model_id", None))
+    feats.deep_model = getattr(embedder, "model_id", None)
+    feats.timings_ms.pop("deep", None)
+    rows = []
+    for image in images:
+        def deep(image=image) -> np.ndarray:
+            return embedder.embed(preprocess(image, modality, embedder.input_size).image)
+
+        rows.append(_timed(feats, "deep", deep))
+    feats.blocks["deep"] = np.stack(rows).astype(np.float32)
+
+
+def _handcrafted(images: list[np.ndarray], modality: str, maps: bool, desc: str, rlt_iterations: int) -> Features:
+    from device.preprocess import preprocess
+
+    feats = Features()
     size = FP_WORK if modality == "fingerprint" else VEIN_WORK
     lg_p, dog_p = LG_PARAMS[modality], DOG_PARAMS[modality]
     lg_w = lg_p.scales * lg_p.orientations * lg_p.grid[0] * lg_p.grid[1] * 3
     dog_w = dog_p.scales * dog_p.grid[0] * dog_p.grid[1] * 3
-    rows: dict[str, list] = {"loggabor": [], "dog": [], "deep": [], "miura": [], "line-tracking": [], "wide-line": []}
+    rows: dict[str, list] = {"loggabor": [], "dog": [], "miura": [], "line-tracking": [], "wide-line": []}
     from training.classic.line_tracking import LineTrackingParams
 
     rlt = LineTrackingParams(iterations=rlt_iterations)
@@ -84,11 +134,6 @@ def extract_all(images: list[np.ndarray], modality: str, embedder=None, maps: bo
         picture = pre.image
         rows["loggabor"].append(_vector(feats, "loggabor", lambda p=picture: extract_loggabor(p, lg_p), lg_w))
         rows["dog"].append(_vector(feats, "dog", lambda p=picture: extract_dog(p, dog_p), dog_w))
-        if embedder is not None:
-            def deep(image=image) -> np.ndarray:
-                return embedder.embed(preprocess(image, modality, embedder.input_size).image)
-
-            rows["deep"].append(_timed(feats, "deep", deep))
         if maps and modality == "vein":
             from training.classic.line_tracking import extract_line_tracking
             from training.classic.miura import maximum_curvature
@@ -98,7 +143,7 @@ def extract_all(images: list[np.ndarray], modality: str, embedder=None, maps: bo
             rows["miura"].append(_timed(feats, "miura", lambda p=picture: maximum_curvature(p.astype(np.float64))))
             rows["line-tracking"].append(_timed(feats, "line-tracking", lambda u=u8: extract_line_tracking(u, rlt)))
             rows["wide-line"].append(_timed(feats, "wide-line", lambda u=u8: extract_wide_line(u)))
-    for name in ("loggabor", "dog", "deep"):
+    for name in ("loggabor", "dog"):
         if rows[name]:
             feats.blocks[name] = np.stack(rows[name]).astype(np.float32)
     for name in ("miura", "line-tracking", "wide-line"):

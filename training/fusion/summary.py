@@ -30,6 +30,15 @@ def write_device_card(features: dict, pairs: Sequence[tuple[str, str, str, str]]
     return None
 
 
+def compare(fused: float, best: float) -> tuple[str, bool]:
+    """Status text and whether the target (fused below the best single, or both at 0) is met."""
+    if fused < best:
+        return "lower", True
+    if fused == best == 0:
+        return "equal (both 0 %)", True
+    return ("equal" if fused == best else "higher"), False
+
+
 def choose_primary_and_targets(results: list[dict], default: str) -> tuple[list[dict], str]:
     synth = [r for r in results if r["name"].startswith("synthetic")]
     score_names = {v["scheme"] for r in synth for v in r["verification"] if v["kind"] == "score"}
@@ -46,11 +55,14 @@ def choose_primary_and_targets(results: list[dict], default: str) -> tuple[list[
         if not singles or fused is None:
             continue
         best = min(singles, key=lambda v: v["eer"])
-        f, b = fused["eer"], best["eer"]
-        status = "lower" if f < b else ("equal (both 0 %)" if f == b == 0 else ("equal" if f == b else "higher"))
-        targets.append({"set": r["name"], "best_single": best["scheme"], "best_single_eer": b,
-                        "scheme": primary, "fused_eer": f, "status": status, "met": f < b or f == b == 0,
-                        "pairs": f"{fused['genuine_pairs']} / {fused['impostor_pairs']}"})
+        row = {"set": r["name"], "best_single": best["scheme"], "best_single_eer": best["eer"], "scheme": primary,
+               "fused_eer": fused["eer"], "pairs": f"{fused['genuine_pairs']} / {fused['impostor_pairs']}"}
+        row["status"], row["met"] = compare(fused["eer"], best["eer"])
+        feature = next((v for v in r["verification"] if v["kind"] == "feature"), None)
+        if feature is not None:
+            row["feature_scheme"], row["feature_eer"] = feature["scheme"], feature["eer"]
+            row["feature_status"], row["feature_met"] = compare(feature["eer"], best["eer"])
+        targets.append(row)
     return targets, primary
 
 
@@ -58,7 +70,7 @@ def enhancement_winner(rows: list[dict]) -> dict[str, str]:
     out: dict[str, str] = {}
     by_mod: dict[str, dict[str, list]] = {}
     for r in rows:
-        mod = "vein" if "FV-USM" in r["set"] or "vein" in r["set"] else "fingerprint"
+        mod = r["modality"]
         by_mod.setdefault(mod, {}).setdefault(r["method"], []).append((r["eer"], -r["epi"]))
     for mod, methods in by_mod.items():
         out[mod] = min(methods, key=lambda m: (np.mean([e for e, _ in methods[m]]),

@@ -61,17 +61,23 @@ def far_frr_table(sets: Sequence[dict]) -> str:
     return _table(["set", "scheme", "level", "FAR", "FRR", "EER", "genuine / impostor"], rows)
 
 
+def ms(x: float) -> str:
+    return f"{x:.3g}" if x >= 0.001 else f"{x * 1000:.2g} us"
+
+
 def timing_table(timings: dict[str, dict]) -> str:
-    rows = [[stage, t["modality"], f"{t['median_ms']:.2f}", f"{t['p95_ms']:.2f}", t["n"], t["what"]]
+    rows = [[stage, t["modality"], ms(t["median_ms"]), ms(t["p95_ms"]), t["n"], t["what"]]
             for stage, t in timings.items()]
     return _table(["stage", "modality", "median ms", "p95 ms", "n", "what is timed"], rows)
 
 
 def target_table(targets: Sequence[dict]) -> str:
     rows = [[t["set"], t["best_single"], pct(t["best_single_eer"]), t["scheme"], pct(t["fused_eer"]),
-             t["status"] if t["met"] else f"**{t['status']}**", t["pairs"]] for t in targets]
-    return _table(["set", "best single matcher", "its EER", "fused scheme", "fused EER", "fused vs best",
-                   "genuine / impostor"], rows)
+             t["status"] if t["met"] else f"**{t['status']}**", pct(t.get("feature_eer")),
+             t.get("feature_status", "-") if t.get("feature_met", True) else f"**{t['feature_status']}**",
+             t["pairs"]] for t in targets]
+    return _table(["set", "best single matcher", "its EER", "score-level scheme", "its EER", "vs best single",
+                   "feature-level EER", "vs best single", "genuine / impostor"], rows)
 
 
 def enhancement_table(rows: Sequence[dict]) -> str:
