@@ -37,13 +37,16 @@ def train() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fit"),
               show_default=True, help="Run folder: checkpoints, best.keras, curves.png, history.json.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
-def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume) -> None:
+@click.option("--init", "init_model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Fine-tune: start from this .keras model's weights (same architecture and config).")
+def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume, init_model) -> None:
     """Train an embedding model with validation EER every epoch.
 
     \b
     Example:
       biolock train fit --modality fingerprint --data out/synth-fp --preset tiny --out runs/tiny
       biolock train fit --modality vein --data ../shared/data --config my.toml --resume --out runs/vein
+      biolock train fit --modality vein --data ../shared/data --preset ship-vein --init runs/vein/best.keras
     """
     from training.fit import fit
     from training.prepared import prepare
@@ -56,7 +59,7 @@ def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume) 
         overrides.setdefault("optim", {})["epochs"] = epochs
     cfg = load_train_config(config_file, preset, overrides)
     prepared = prepare(data, modality, cache_dir=out_dir / "cache", workers=cfg.data.workers, min_impressions=2)
-    result = fit(cfg, prepared, out_dir, resume=resume)
+    result = fit(cfg, prepared, out_dir, resume=resume, init_model=init_model)
     click.echo(f"best validation EER {result.best_val_eer * 100:.2f}% at epoch {result.best_epoch}; "
                f"model: {result.best_model}")
     if result.test_metrics:

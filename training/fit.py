@@ -77,6 +77,7 @@ def fit(
     out_dir: Path,
     resume: bool = False,
     progress: bool = True,
+    init_model: Path | None = None,
 ) -> FitResult:
     """Train ``cfg`` on ``prepared`` (identity-disjoint split inside), writing everything to ``out_dir``."""
     import keras
@@ -114,6 +115,8 @@ def fit(
         model = build_model(cfg.model.arch, size, cfg.model.embedding_size, cfg.model.width,
                             **_arch_kwargs(cfg))
         optimizer = keras.optimizers.AdamW(cfg.optim.learning_rate, weight_decay=cfg.optim.weight_decay)
+        if init_model is not None:  # fine-tuning: start from a trained model's weights (same architecture)
+            model.set_weights(KerasEmbedder.load(Path(init_model)).model.get_weights())
         optimizer.build(model.trainable_variables)
     loss_fn = make_loss(
         cfg.loss.name, cfg.loss.margin, temperature=cfg.loss.temperature, min_temperature=cfg.loss.min_temperature,
