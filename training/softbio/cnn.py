@@ -22,15 +22,32 @@ from training.softbio.splits import Split
 
 
 def _augmentation(keras, budget: Budget):
+    """Rotation, shift, zoom (and flip) with NEAREST-neighbour resampling, then per-image standardization.
+
+    Why nearest: at 64-128 px a ridge period is only 3-6 px, and bilinear resampling by any sub-pixel offset
+    blurs the ridges (measured: -30 % high-pass contrast at 64 px). Every augmented training image would then be
+    blurrier than every validation and test image, and the network learns the blur: it predicted one class for
+    all validation images while its AUC was 0.70. Standardization takes out what contrast change remains.
+    """
+    opts = {"fill_mode": "reflect", "interpolation": "nearest"}
     layers = [
-        keras.layers.RandomRotation(budget.rotation_deg / 360.0, fill_mode="reflect", seed=budget.seed),
-        keras.layers.RandomTranslation(budget.shift, budget.shift, fill_mode="reflect", seed=budget.seed + 1),
+        keras.layers.RandomRotation(budget.rotation_deg / 360.0, seed=budget.seed, **opts),
+        keras.layers.RandomTranslation(budget.shift, budget.shift, seed=budget.seed + 1, **opts),
     ]
     if budget.zoom > 0:
-        layers.append(keras.layers.RandomZoom(budget.zoom, fill_mode="reflect", seed=budget.seed + 2))
+        layers.append(keras.layers.RandomZoom(budget.zoom, seed=budget.seed + 2, **opts))
     if budget.allow_flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=budget.seed + 3))
+    layers.append(keras.layers.Lambda(_standardize, name="standardize"))
     return keras.Sequential(layers, name="augment")
+
+
+def _standardize(x):
+    """Zero mean, unit variance per image (train and inference alike)."""
+    from keras import ops
+
+    mean = ops.mean(x, axis=(1, 2, 3), keepdims=True)
+    return (x - mean) / (ops.std(x, axis=(1, 2, 3), keepdims=True) + 1e-3)
 
 
 def build_cnn(size: int, budget: Budget):
