@@ -135,8 +135,8 @@ def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tup
     if failed is not None:
         return _fallback(grey, size, blank), failed
     oriented = vein.orient_horizontal(grey)
-    straight, region, scale = vein.straighten(oriented)
-    roi = vein.crop_roi(straight, region, scale)
+    angle, region, scale = vein.locate(oriented)
+    roi = vein.cut_roi(oriented, angle, region, scale)
     if roi is None or min(roi.shape) < 2:
         return blank, reject("no finger found: place the finger over the light")
     resized = cv2.resize(roi, (size[1], size[0]), interpolation=cv2.INTER_AREA)

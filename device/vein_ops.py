@@ -190,39 +190,75 @@ def roi_box(region: FingerRegion, shape: tuple[int, int]) -> tuple[int, int, int
     return box
 
 
-def straighten(grey: np.ndarray) -> tuple[np.ndarray, FingerRegion, float]:
-    """Find the finger, rotate it horizontal when tilted, and find it again in the rotated frame.
+def locate(grey: np.ndarray) -> tuple[float, FingerRegion, float]:
+    """Find the finger and the rotation that makes its axis horizontal, without rotating the full image.
 
-    The angle is searched on the small working copy (rotating it is cheap); the full image is rotated once at
-    the end. Returns the (possibly rotated) image, the region in work coordinates and the work/original scale.
+    The angle is searched on the small working copy (rotating it is cheap). Returns (angle in degrees, the
+    region as seen after that rotation in work coordinates, work/original scale).
     """
     work, scale = working_copy(grey)
     region = find_finger(work)
     if region.is_crop or abs(region.angle_deg) < 0.5 or abs(region.angle_deg) > params.VEIN_MAX_TILT_DEG:
-        return grey, region, scale
+        return 0.0, region, scale
     angle, best = region.angle_deg, region
     for _ in range(2):  # a second pass corrects what the fingertip and the frame border bias in the first fit
         again = find_finger(rotate(work, angle))
         if again.is_crop:  # rotation hid the background (finger fills the frame): keep the unrotated answer
-            return grey, region, scale
+            return 0.0, region, scale
         best = again
         if abs(again.angle_deg) < 0.5:
             break
         angle += again.angle_deg
-    return rotate(grey, angle), best, scale
+    return angle, best, scale
 
 
-def crop_roi(grey: np.ndarray, region: FingerRegion, scale: float) -> np.ndarray | None:
-    """Cut the ROI (scaled from work coordinates back to ``grey``'s); None if the region is unusable."""
-    work_shape = (max(1, round(grey.shape[0] * scale)), max(1, round(grey.shape[1] * scale)))
+def straighten(grey: np.ndarray) -> tuple[np.ndarray, FingerRegion, float]:
+    """:func:`locate`, then rotate the whole image: (straightened image, region, scale) for inspection/tests."""
+    angle, region, scale = locate(grey)
+    return (rotate(grey, angle) if angle else grey), region, scale
+
+
+def _full_box(region: FingerRegion, shape: tuple[int, int], scale: float) -> tuple[int, int, int, int] | None:
+    """The ROI box in full-resolution coordinates, or None."""
+    work_shape = (max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale)))
     box = roi_box(region, work_shape)
     if box is None:
         return None
+    top, bottom, left, right = (round(v / scale) for v in box)
+    return max(0, top), min(shape[0], bottom), max(0, left), min(shape[1], right)
+
+
+def crop_roi(grey: np.ndarray, region: FingerRegion, scale: float) -> np.ndarray | None:
+    """Cut the ROI from an already straightened image (work coordinates scaled back); None if unusable."""
     if region.is_crop:
         return grey
-    top, bottom, left, right = (round(v / scale) for v in box)
-    roi = grey[max(0, top) : min(grey.shape[0], bottom), max(0, left) : min(grey.shape[1], right)]
+    box = _full_box(region, grey.shape, scale)
+    if box is None:
+        return None
+    top, bottom, left, right = box
+    roi = grey[top:bottom, left:right]
     return roi if roi.size else None
+
+
+def cut_roi(grey: np.ndarray, angle: float, region: FingerRegion, scale: float) -> np.ndarray | None:
+    """The ROI of the frame rotated by ``angle``, computed directly: one warp of the ROI's pixels only.
+
+    The pixels of ``crop_roi(rotate(grey, angle), ...)`` (same sampling positions up to OpenCV's 1/32-pixel
+    grid, so a few grey levels apart at sharp edges), without rotating the background of a 640x480 frame first.
+    """
+    if region.is_crop or not angle:
+        return crop_roi(grey, region, scale)
+    box = _full_box(region, grey.shape, scale)
+    if box is None or box[1] <= box[0] or box[3] <= box[2]:
+        return None
+    top, bottom, left, right = box
+    h, w = grey.shape
+    matrix = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), angle, 1.0)
+    matrix[0, 2] -= left
+    matrix[1, 2] -= top
+    return cv2.warpAffine(
+        grey, matrix, (right - left, bottom - top), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def wide_blur(img: np.ndarray, sigma: float) -> np.ndarray:
