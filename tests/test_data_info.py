@@ -23,12 +23,15 @@ def put(path: Path, image: np.ndarray, ext: str | None = None) -> None:
 
 def mixed_tree(root: Path) -> Path:
     """FVC-style folder: 2 fingers, 3 + 2 impressions; 8-bit, 16-bit, colour, a wrong extension, bad files."""
+    root.mkdir(parents=True, exist_ok=True)
     grey = np.full((30, 20), 90, np.uint8)
     put(root / "101_1.png", grey)
     put(root / "101_2.png", grey.astype(np.uint16) * 200)  # 16-bit PNG
     put(root / "101_3.bmp", cv2.cvtColor(np.full((40, 20), 90, np.uint8), cv2.COLOR_GRAY2BGR))  # colour BMP
     put(root / "102_1.tif", grey, ".png")  # a PNG named .tif: decoded by content
-    (root / "102_2.png").write_bytes(b"")  # zero bytes
+    ok, png = cv2.imencode(".png", np.random.default_rng(0).integers(0, 255, (30, 20), dtype=np.uint8))
+    (root / "102_2.png").write_bytes(png.tobytes()[:200])  # cut short: only decoding notices
+    (root / "102_3.png").write_bytes(b"")  # zero bytes: skipped at load time
     (root / "zz.png").write_bytes(b"not even close")  # bad name: skipped at load time
     return root
 
@@ -41,17 +44,22 @@ def test_summary_counts_and_unreadable(tmp_path):
     assert summary.sizes == {"20x30": 3, "20x40": 1}
     assert summary.formats == {"png": 3, "bmp": 1}
     assert summary.depths == {"8-bit grey": 2, "16-bit grey": 1, "8-bit colour": 1}
-    assert [(Path(p).name, r) for p, r in summary.unreadable] == [("102_2.png", "empty file (0 bytes)")]
-    assert [Path(p).name for p, _ in summary.skipped] == ["zz.png"]
+    assert [(Path(p).name, r) for p, r in summary.unreadable] == [
+        ("102_2.png", "truncated PNG (no IEND chunk at the end)")
+    ]
+    assert sorted((Path(p).name, r.split(" (")[0]) for p, r in summary.skipped) == [
+        ("102_3.png", "empty file"),
+        ("zz.png", "name does not match the FVC pattern {finger}_{impression}.tif|bmp|png"),
+    ]
 
 
 def test_text_report(tmp_path):
     root = mixed_tree(tmp_path / "db")
     text = format_text(summarize(load_dataset(root), progress=False))
     assert "db [fvc]: 2 identities x 2-3 impressions = 5 images" in text
-    assert "unreadable: 1" in text and "102_2.png: empty file" in text
-    assert "skipped while loading: 1" in text and "zz.png" in text
-    assert text.splitlines()[-1] == "total: 1 dataset(s), 5 images, 1 unreadable, 1 skipped"
+    assert "unreadable: 1" in text and "102_2.png: truncated PNG" in text
+    assert "skipped while loading: 2" in text and "zz.png" in text and "102_3.png: empty file" in text
+    assert text.splitlines()[-1] == "total: 1 dataset(s), 5 images, 1 unreadable, 2 skipped"
 
 
 def test_cli_text_and_json(tmp_path):
@@ -65,7 +73,7 @@ def test_cli_text_and_json(tmp_path):
     data = json.loads(result.output)
     (ds,) = data["datasets"]
     assert ds["identities"] == 2 and ds["impressions_per_identity"] == {"min": 2, "max": 3}
-    assert ds["unreadable"][0]["reason"] == "empty file (0 bytes)"
+    assert ds["unreadable"][0]["reason"] == "truncated PNG (no IEND chunk at the end)"
     assert data["total_images"] == 5
 
 

@@ -206,13 +206,24 @@ def test_forcing_a_layout(tmp_path):
 # --- laziness and errors --------------------------------------------------------------------------------------------
 
 
-def test_loading_does_not_decode_images(tmp_path):
+def test_loading_does_not_decode_images_but_skips_empty_files(tmp_path):
     root = tmp_path / "db"
     root.mkdir()
-    (root / "1_1.png").write_bytes(b"")  # zero bytes: only ``info`` (which decodes) may notice
-    (root / "1_2.png").write_bytes(b"garbage")
+    (root / "1_1.png").write_bytes(b"garbage")  # only ``info`` (which decodes) notices this one
+    (root / "1_2.png").write_bytes(b"also not a png")
+    (root / "1_3.png").write_bytes(b"")  # zero bytes: seen from the file size alone
     index = load_dataset(root)
-    assert len(index) == 2 and not index.skipped
+    assert [s.impression for s in index.samples] == ["1", "2"]
+    assert [(p.name, r) for p, r in index.skipped] == [("1_3.png", "empty file (0 bytes)")]
+
+
+def test_manifest_row_to_an_empty_file_is_skipped(tmp_path):
+    write_image(tmp_path / "d" / "a.png")
+    (tmp_path / "d" / "b.png").write_bytes(b"")
+    (tmp_path / "manifest.csv").write_text("dataset,relpath,identity,impression\nd,a.png,x,1\nd,b.png,x,2\n")
+    index = load_dataset(tmp_path)
+    assert len(index) == 1
+    assert index.skipped == [(tmp_path / "d" / "b.png", f"{tmp_path / 'manifest.csv'} line 3: empty file (0 bytes)")]
 
 
 def test_path_errors(tmp_path):

@@ -44,11 +44,28 @@ def _is_ignored(path: Path) -> bool:
     return path.suffix.lower() in _IGNORED_SUFFIXES or path.name.lower() in {"thumbs.db", "desktop.ini"}
 
 
+def unusable(path: Path) -> str | None:
+    """Why a file cannot be an image, from its metadata alone (no decoding), or None."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    if size == 0:
+        return "empty file (0 bytes)"
+    if not os.access(path, os.R_OK):
+        return "cannot read: permission denied"
+    return None
+
+
 def _candidates(root: Path, index: DatasetIndex) -> Iterator[Path]:
     """Image files under root; other files are skipped with a reason (documentation files silently)."""
     for path in walk_files(root):
         if is_image_name(path):
-            yield path
+            problem = unusable(path)
+            if problem:
+                index.skipped.append((path, problem))
+            else:
+                yield path
         elif not _is_ignored(path):
             index.skipped.append((path, f"not an image file (extension {path.suffix or 'none'!r})"))
 
@@ -129,6 +146,10 @@ def _manifest_row(index: DatasetIndex, manifest: Path, base: Path, line: int, ro
         return
     if not path.is_file():
         index.skipped.append((path, f"{where}: file not found"))
+        return
+    problem = unusable(path)
+    if problem:
+        index.skipped.append((path, f"{where}: {problem}"))
         return
     seen.add(path)
     extra = {k: v for k, v in row.items() if k and k not in REQUIRED_COLUMNS and v}
