@@ -43,6 +43,8 @@ towards the true rate as the scores separate.
 
 from __future__ import annotations
 
+from functools import partial
+
 import tensorflow as tf
 
 
@@ -220,16 +222,15 @@ LOSSES = ("triplet", "batch_hard", "semi_hard", "eer", "contrastive", "logistic"
 
 def make_loss(name: str, margin: float = 0.2, **eer_kwargs):
     """A loss callable ``(labels, embeddings) -> scalar`` by name (see :data:`LOSSES`)."""
-    if name == "triplet":
-        return lambda y, e: triplet_loss(y, e, margin)
-    if name == "batch_hard":
-        return lambda y, e: batch_hard_triplet_loss(y, e, margin)
-    if name == "semi_hard":
-        return lambda y, e: semi_hard_triplet_loss(y, e, margin)
-    if name == "contrastive":
-        return lambda y, e: contrastive_loss(y, e, 1.0)
-    if name == "logistic":
-        return lambda y, e: logistic_pair_loss(y, e)
+    simple = {
+        "triplet": partial(triplet_loss, margin=margin),
+        "batch_hard": partial(batch_hard_triplet_loss, margin=margin),
+        "semi_hard": partial(semi_hard_triplet_loss, margin=margin),
+        "contrastive": partial(contrastive_loss, margin=1.0),
+        "logistic": logistic_pair_loss,
+    }
+    if name in simple:
+        return simple[name]
     if name == "eer":
         return EERLoss(**eer_kwargs)
     raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(LOSSES)}")
