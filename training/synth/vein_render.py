@@ -38,16 +38,18 @@ class Capture:
 ROLL_SD = 0.07  # rad
 SHIFT_U_SD = 0.02  # fraction of the visible length
 SHIFT_Y_SD = 0.05  # fraction of the radius
-ROTATION_SD = 1.25  # degrees: Miura matching has no rotation search, so this matters most
+ROTATION_SD = 1.0  # degrees: Miura matching has no rotation search, so this matters most
 LED_POSITIONS = (0.2, 0.5, 0.8)  # the device's LED bar (fixed); each LED's gain varies per capture
 LED_GAIN_SD = 0.08
+SCATTER_BLUR = (0.06, 0.09)  # range, fraction of the radius
+VESSEL_ABSORPTION = 0.45  # of the shallowest layer
 
 
 def draw_capture(rng: np.random.Generator) -> Capture:
     """Random capture conditions (a cooperative user on a finger guide: small shifts, some roll)."""
     leds = tuple((p, 0.3, float(np.clip(rng.normal(0.55, LED_GAIN_SD), 0.2, 0.9))) for p in LED_POSITIONS)
     return Capture(float(rng.normal(0, ROLL_SD)), float(rng.normal(0, SHIFT_U_SD)), float(rng.normal(0, SHIFT_Y_SD)),
-                   float(rng.normal(0, ROTATION_SD)), float(rng.normal(1.0, 0.08)), float(rng.uniform(0.03, 0.06)),
+                   float(rng.normal(0, ROTATION_SD)), float(rng.normal(1.0, 0.08)), float(rng.uniform(*SCATTER_BLUR)),
                    leds)
 
 
@@ -116,7 +118,7 @@ def _vessel_map(net: VeinNetwork, cap: Capture, shape: tuple[int, int], cy: floa
     out = np.zeros((h, w), np.float32)
     for i, layer in enumerate(layers):
         sigma = radius * (0.05 + 0.06 * i)
-        strength = 0.6 * np.exp(-0.7 * i)
+        strength = VESSEL_ABSORPTION * np.exp(-0.7 * i)
         blurred = cv2.GaussianBlur(layer.astype(np.float32) / 255.0, (0, 0), sigma)
         out = 1.0 - (1.0 - out) * (1.0 - strength * np.clip(blurred * 1.3, 0, 1))
     return out
@@ -129,8 +131,8 @@ def render(net: VeinNetwork, profile: Profile, rng: np.random.Generator) -> np.n
     shape = (profile.height, profile.width)
     body = _body(profile, net, cap, cy, radius, x0, length)
     absorb = _vessel_map(net, cap, shape, cy, radius, x0, length)
-    floor = 30.0 if profile.kind == "roi" else 12.0  # ROI edges are dim finger; raw frames show dark background
-    img = floor + 36.0 * cap.exposure * body * (1.0 - absorb)
+    floor = 26.0 if profile.kind == "roi" else 12.0  # ROI edges are dim finger; raw frames show dark background
+    img = floor + 42.0 * cap.exposure * body * (1.0 - absorb)
     img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), cap.blur * radius)
     centre = (profile.width / 2, profile.height / 2)
     rot = cv2.getRotationMatrix2D(centre, cap.rotation_deg, 1.0)
