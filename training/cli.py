@@ -177,11 +177,12 @@ def describe_cmd(embedding_size) -> None:
 @click.option("--losses", default="triplet,batch_hard,semi_hard,eer,contrastive", show_default=True)
 @click.option("--epochs", type=int, default=12, show_default=True)
 @click.option("--steps", type=int, default=40, show_default=True, help="Steps per epoch (same for every loss).")
+@click.option("--batch-p", type=int, default=None, help="Identities per batch (default: the preset's).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/losses"),
               show_default=True)
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for cached preprocessed images (default: <out>/cache).")
-def compare_losses_cmd(modality, data, real, losses, epochs, steps, out_dir, cache) -> None:
+def compare_losses_cmd(modality, data, real, losses, epochs, steps, batch_p, out_dir, cache) -> None:
     """Train one model per loss at the same budget and tabulate EER / FMR100 (held-out synthetic and real).
 
     \b
@@ -191,7 +192,7 @@ def compare_losses_cmd(modality, data, real, losses, epochs, steps, out_dir, cac
     from training.recipes.compare import compare_losses
 
     table = compare_losses(modality, data, [s.strip() for s in losses.split(",") if s.strip()], epochs, steps,
-                           out_dir, real, cache_dir=cache)
+                           out_dir, real, cache_dir=cache, batch_p=batch_p)
     click.echo(table)
 
 

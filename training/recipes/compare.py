@@ -12,7 +12,8 @@ from pathlib import Path
 
 
 def compare_losses(modality: str, data: Path, losses: list[str], epochs: int, steps: int, out_dir: Path,
-                   real: Path | None = None, preset: str | None = None, cache_dir: Path | None = None) -> str:
+                   real: Path | None = None, preset: str | None = None, cache_dir: Path | None = None,
+                   batch_p: int | None = None) -> str:
     """Train one model per loss and return the markdown table (also written to ``out_dir``)."""
     from training.evaluate import evaluate_model
     from training.fit import fit
@@ -26,8 +27,11 @@ def compare_losses(modality: str, data: Path, losses: list[str], epochs: int, st
     prepared = None
     rows = []
     for loss in losses:
-        cfg = build_config({"loss": {"name": loss}, "optim": {"epochs": epochs, "steps_per_epoch": steps,
-                                                               "patience": epochs}}, preset)
+        table = {"loss": {"name": loss}, "optim": {"epochs": epochs, "steps_per_epoch": steps, "patience": epochs}}
+        if batch_p:  # same number of images per step for the offline-triplet batches (3 per triplet)
+            table["optim"]["batch_p"] = batch_p
+            table["loss"]["triplets_per_batch"] = max(1, round(batch_p * build_config(None, preset).optim.batch_k / 3))
+        cfg = build_config(table, preset)
         if prepared is None:
             prepared = prepare(data, modality, cache_dir=cache_dir, workers=cfg.data.workers,
                                min_impressions=2)
