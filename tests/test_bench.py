@@ -38,3 +38,19 @@ def test_bench_table_and_missing_model(fixture_models):  # noqa: F811
     result = CliRunner().invoke(main, ["bench", "--repeat", "1"])  # no shipped model in a fresh checkout
     if result.exit_code != 0:
         assert result.exit_code == 2 and "--model" in result.output
+
+
+def test_bench_a_vein_card_with_an_image(fixture_models, tmp_path):  # noqa: F811
+    import cv2
+    from models_fixture import vein_image
+
+    image = tmp_path / "vein.png"
+    cv2.imwrite(str(image), vein_image(1, 0))
+    result = CliRunner().invoke(main, ["bench", "--model", str(fixture_models.vein_card), "--image", str(image),
+                                       "--repeat", "2", "--sizes", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["verify_accepted"] is True and "startup_error" not in report
+    assert report["startup_detail"]["accepted"] is True and "quality" not in report["stages"]
+    result = CliRunner().invoke(main, ["bench", "--model", str(fixture_models.vein_card), "--repeat", "1"])
+    assert result.exit_code == 2 and "--image" in result.output  # the synthetic bench image is a fingerprint

@@ -25,10 +25,11 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
 import numpy as np
-from device.config import Config, InferenceConfig
+from device.config import Config, DeviceConfig, InferenceConfig
 from device.pipeline import Authenticator
 t1 = time.perf_counter()
-auth = Authenticator.from_config(Config(inference=InferenceConfig(model=Path(sys.argv[1]))), Path(sys.argv[2]))
+auth = Authenticator.from_config(Config(device=DeviceConfig(modality=sys.argv[4]),
+                                        inference=InferenceConfig(model=Path(sys.argv[1]))), Path(sys.argv[2]))
 t2 = time.perf_counter()
 d = auth.verify("bench0", np.load(sys.argv[3]))
 t3 = time.perf_counter()
@@ -151,7 +152,8 @@ def run_bench(card_path: Path, float_card: Path | None, repeat: int, sizes: list
             probe_file = state / "probe.npy"
             np.save(probe_file, image)
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-c", _STARTUP, str(card.path), str(state), str(probe_file)],
+            out = subprocess.run([sys.executable, "-c", _STARTUP, str(card.path), str(state), str(probe_file),
+                                  card.modality],
                                  capture_output=True, text=True, timeout=120)
             wall = time.perf_counter() - t
             if out.returncode == 0:
@@ -216,13 +218,16 @@ def command(app, model: Path | None, float_model: Path | None, image: Path | Non
       biolock bench --model models/fingerprint.json --float-model out/fingerprint_float.json --json
     """
     from device.errors import ConfigError
-    from device.inference import card_for
+    from device.inference import card_for, load_card
     from device.inference.threads import limit_runtime_threads
 
     limit_runtime_threads(app.config.inference.num_threads)
 
-    card = card_for(app.config.inference, app.config.device.modality if app.config.device.modality != "fusion"
-                    else "fingerprint", model)
+    if model is not None:  # an explicit card is benched for its own modality
+        card = load_card(model)
+    else:
+        modality = app.config.device.modality
+        card = card_for(app.config.inference, modality if modality != "fusion" else "fingerprint")
     try:
         n_sizes = [int(s) for s in sizes.split(",") if s.strip()]
     except ValueError as exc:
