@@ -337,3 +337,42 @@ def test_vein_modality_end_to_end(fixture_models, tmp_path):  # noqa: F811
     with pytest.raises(ModelError, match="cannot serve"):  # a fingerprint model on a vein board
         Authenticator.from_config(Config(device=DeviceConfig(modality="vein"),
                                          inference=InferenceConfig(model=fixture_models.int8_card)), tmp_path / "s2")
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("modality, dataset", [("fingerprint", "fingerprint/fvc2002"), ("vein", "vein/fvusm_roi")])
+def test_shipped_model_separates_real_fingers_on_average(shared_data, modality, dataset, tmp_path):
+    """Smoke check of the whole device path on real captures: genuine pairs score higher than impostors on
+    average (a broken stage -- wrong preprocessing, misquantized input -- makes them indistinguishable)."""
+    import csv
+
+    from device.config import DeviceConfig
+    from device.imageio import read_image
+    from device.matching import pairwise
+    from device.preprocess import preprocess
+    from models import MODELS_DIR
+
+    card = MODELS_DIR / f"{modality}.json"
+    if not card.is_file():
+        pytest.skip(f"no shipped {modality} model")
+    fingers: dict[str, list[Path]] = {}
+    with open(shared_data / "manifest.csv", newline="") as fh:
+        for row in csv.DictReader(fh):
+            if row["dataset"] == dataset:
+                fingers.setdefault(row["identity"], []).append(shared_data / row["dataset"] / row["relpath"])
+    config = Config(device=DeviceConfig(modality=modality), inference=InferenceConfig(model=card))
+    with Authenticator.from_config(config, tmp_path / "state", clock=Clock()) as auth:
+        rows, labels = [], []
+        for ident in sorted(fingers)[:8]:
+            for path in sorted(fingers[ident])[:4]:
+                prep = preprocess(read_image(path), modality, auth.card.input_size)
+                if prep.quality.ok:
+                    rows.append(auth.embedder.embed(prep.image))
+                    labels.append(ident)
+    assert len(set(labels)) >= 4, "too few real captures passed the quality gate"
+    scores, same = pairwise(np.stack(rows)), np.equal.outer(labels, labels)
+    upper = np.triu(np.ones_like(same), 1).astype(bool)
+    genuine, impostor = scores[same & upper], scores[~same & upper]
+    print(f"{dataset}: {len(rows)} captures, genuine {genuine.size} pairs mean {genuine.mean():.4f}, "
+          f"impostor {impostor.size} pairs mean {impostor.mean():.4f}")
+    assert genuine.mean() > impostor.mean()
