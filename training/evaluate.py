@@ -41,7 +41,7 @@ def evaluate_prepared(embed, prepared: PreparedSet) -> tuple[dict, dict[str, tup
 
     results: dict[str, dict] = {}
     scores: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for name, subset in prepared.subsets().items():
+    for name, subset in sorted(prepared.subsets().items()):
         gen, imp = fvc_pairs(subset.labels, subset.impressions)
         if not gen or not imp:
             raise DatasetError(f"{name}: needs at least two identities with two impressions each for the FVC protocol")
