@@ -148,7 +148,7 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if not verbose:  # the demo prints its own lines; per-attempt logs would bury them
-            for name in ("biolock.daemon", "device.sensors.r30x"):
+            for name in ("biolock.daemon", "device.sensors.r30x", "biolock.unlock"):
                 stack.enter_context(_quiet(name))
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="biolock-demo-")))
         if state_dir is None:
