@@ -57,4 +57,6 @@ VEIN_GOOD_CONTRAST = 2.5
 VEIN_MAX_NOISE_RATIO = 1.0  # pixel-level noise std over vein-scale std above this: noise, not a finger
 VEIN_NOISE_FLOOR = 4.0  # ... and above this std (grey levels): sensor noise on a veinless finger is not "no finger"
 VEIN_MIN_AREA = 0.15  # finger fraction of a raw frame below this: "too little finger area"
+VEIN_BACKGROUND_LEVEL = 0.25  # an ROI pixel darker than this fraction of its 95th percentile is background
+VEIN_MAX_ROI_BACKGROUND = 0.25  # more background than this in the ROI (real FV-USM: <= 0.17): too little finger
 VEIN_QUALITY_OK = 0.25

@@ -142,13 +142,15 @@ def preprocess_vein(grey: np.ndarray, size: tuple[int, int] = VEIN_INPUT) -> tup
     resized = cv2.resize(roi, (size[1], size[0]), interpolation=cv2.INTER_AREA)
     contrast, noise = vein.band_contrast(resized)
     saturated = float((roi >= params.VEIN_SATURATED).mean())
+    p95 = percentile_u8(roi, 95)
     quality = vein_quality(
         area=region.area,
         contrast=contrast,
         saturated=saturated,
         noise=noise,
-        p95=percentile_u8(roi, 95),
+        p95=p95,
         across=region.is_crop and region.area < params.VEIN_CROP_MIN_LIT,
+        background=float((roi < params.VEIN_BACKGROUND_LEVEL * p95).mean()),
     )
     enhanced = vein.clahe(vein.flatten_illumination(resized))
     return enhanced.astype(np.float32) / 255.0, quality

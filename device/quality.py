@@ -112,7 +112,13 @@ def fingerprint_quality(area: float, coherence: float, drift: float = 0.0) -> Qu
 
 
 def vein_quality(
-    area: float, contrast: float, saturated: float, noise: float, p95: float, across: bool = False
+    area: float,
+    contrast: float,
+    saturated: float,
+    noise: float,
+    p95: float,
+    across: bool = False,
+    background: float = 0.0,
 ) -> Quality:
     """Score from finger area, vein contrast, exposure and noise.
 
@@ -120,7 +126,8 @@ def vein_quality(
     (vein-sized structure); ``saturated``: fraction of saturated pixels in the ROI; ``noise``: std of the
     pixel-level (high-pass) detail; noise far above the vein-scale structure means a noise image or a frame
     without a finger, small noise over no structure means a finger without visible veins; ``p95``: 95th
-    percentile grey level of the ROI; ``across``: the finger lies across the frame instead of along it.
+    percentile grey level of the ROI; ``across``: the finger lies across the frame instead of along it;
+    ``background``: fraction of the ROI as dark as the background (the finger was not found where it is).
     """
     area_term = _ramp(area, 0.0, 0.5)
     contrast_term = _ramp(contrast, params.VEIN_MIN_CONTRAST * 0.5, params.VEIN_GOOD_CONTRAST)
@@ -142,6 +149,8 @@ def vein_quality(
         return fail(f"{OVEREXPOSED}: reduce the infrared light or exposure")
     if area < params.VEIN_MIN_AREA:
         return fail(f"{LITTLE_AREA} ({area:.0%}); lay the whole finger over the window")
+    if background > params.VEIN_MAX_ROI_BACKGROUND:
+        return fail(f"{LITTLE_AREA}: the finger covers only part of the window; lay it along the whole window")
     if contrast < params.VEIN_MIN_CONTRAST:
         return fail(f"{LOW_CONTRAST}: veins not visible; warm the finger or adjust the light")
     if score < params.VEIN_QUALITY_OK:

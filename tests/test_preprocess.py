@@ -324,3 +324,11 @@ def test_direct_roi_warp_matches_rotate_then_crop(angle):
     assert got.shape == expected.shape
     diff = np.abs(got.astype(int) - expected)
     assert diff.max() <= 4 and diff.mean() < 0.2  # OpenCV samples on a 1/32-pixel grid
+
+
+def test_a_thin_steep_band_is_not_taken_for_a_finger():
+    yy, xx = np.mgrid[0:230, 0:423]
+    band = np.full((230, 423), 15, np.uint8)
+    band[np.abs(yy - 115 + 0.31 * (xx - 211)) < 21] = 192  # a bright bar, 21 degrees steep, no veins
+    out = preprocess(band, "vein")
+    assert not out.quality.ok and out.quality.reason.startswith("too little")

@@ -50,6 +50,7 @@ def test_fingerprint_score_grows_with_area_and_clarity():
         ({"p95": 12.0}, "too dark"),
         ({"saturated": 0.5}, "overexposed"),
         ({"area": 0.05}, "too little finger area"),
+        ({"background": 0.6}, "too little finger area"),
         ({"contrast": 0.2, "noise": 0.5}, "too little contrast"),
         ({}, None),
     ],
