@@ -80,6 +80,7 @@ def test_run_command_decides_on_replayed_fingers_and_reports_rss(fixture_models,
     folder.mkdir()
     for i, (identity, impression) in enumerate([(0, 30), (5, 0), (0, 31)]):
         cv2.imwrite(str(folder / f"{i}.png"), finger_image(identity, impression))
+    (folder / "3.png").write_bytes(b"")  # a capture that cannot be read: a fault, audited, nothing opens
     cfg = tmp_path / "biolock.toml"
     cfg.write_text(f'[sensor]\ntype = "replay"\npath = "{folder}"\n[unlock]\nduration_ms = 500\n')
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
@@ -88,7 +89,13 @@ def test_run_command_decides_on_replayed_fingers_and_reports_rss(fixture_models,
     )
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output.strip().splitlines()[-1])
-    assert (stats["attempts"], stats["accepted"], stats["rejected"], stats["unlocks"]) == (3, 2, 1, 2)
+    assert (stats["attempts"], stats["accepted"], stats["rejected"], stats["unlocks"]) == (4, 2, 1, 2)
+    assert stats["faults"] == 1
+    from device.store import TemplateStore
+
+    with TemplateStore.open(state, None) as store:
+        events = [(r.event, r.decision) for r in store.audit_tail(4)]
+    assert events == [("identify", "accept"), ("identify", "reject"), ("identify", "accept"), ("sensor", "fault")]
     cfg.write_text(f'[sensor]\ntype = "replay"\npath = "{folder}"\nloop = true\n')
     result = CliRunner().invoke(
         main, ["--config", str(cfg), "--state-dir", str(state), "run", "--model", str(fixture_models.int8_card),
@@ -96,7 +103,7 @@ def test_run_command_decides_on_replayed_fingers_and_reports_rss(fixture_models,
     )
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output.strip().splitlines()[-1])
-    assert stats["attempts"] == 30 and stats["memory"]["attempts"] == 30
+    assert stats["attempts"] == 30 and stats["memory"]["attempts"] == 30 and stats["faults"] == 30 // 4
 
 
 def test_run_in_verify_mode_needs_a_user(tmp_path):
