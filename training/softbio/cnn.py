@@ -20,6 +20,10 @@ import numpy as np
 from training.softbio.models import Budget, ModelRun
 from training.softbio.splits import Split
 
+# Keras' default 0.99 needs hundreds of steps before the moving statistics used at inference match the batches;
+# at ~26 steps per epoch the ResNet ranked test images well (AUC 0.86) yet called every one of them the same class.
+BN_MOMENTUM = 0.9
+
 
 def _augmentation(keras, budget: Budget):
     """Rotation, shift, zoom (and flip) with NEAREST-neighbour resampling, then per-image standardization.
@@ -68,13 +72,13 @@ def build_cnn(size: int, budget: Budget):
 def _res_block(keras, x, filters: int, stride: int):
     shortcut = x
     y = keras.layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False)(x)
-    y = keras.layers.BatchNormalization()(y)
+    y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(y)
     y = keras.layers.ReLU()(y)
     y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(y)
-    y = keras.layers.BatchNormalization()(y)
+    y = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(y)
     if stride != 1 or x.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(filters, 1, strides=stride, use_bias=False)(x)
-        shortcut = keras.layers.BatchNormalization()(shortcut)
+        shortcut = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(shortcut)
     return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
 
 
@@ -85,7 +89,7 @@ def build_resnet(size: int, budget: Budget):
     inp = keras.Input((size, size, 1))
     x = _augmentation(keras, budget)(inp)
     x = keras.layers.Conv2D(32, 3, strides=2, padding="same", use_bias=False)(x)
-    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
     x = keras.layers.ReLU()(x)
     x = keras.layers.MaxPooling2D(2)(x)
     for filters, stride in ((32, 1), (32, 1), (64, 2), (64, 1), (128, 2), (128, 1)):
