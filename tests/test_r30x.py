@@ -22,7 +22,7 @@ from device.sensors.base import (
 from device.sensors.r30x import LED_PATTERNS, R30xSensor, probe_baud
 from device.sensors.r30x_emulator import R30xEmulator, fit_image
 
-FAST = 0.5  # read timeout for fault tests: a silent module costs this much, never more
+FAST = 1.0  # read timeout for fault tests: a silent module costs this much, never more
 
 
 def finger(seed: int, shape=(288, 256)) -> np.ndarray:
