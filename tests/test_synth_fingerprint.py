@@ -85,7 +85,7 @@ def test_impressions_of_one_finger_are_more_alike_than_different_fingers():
 
 def test_women_have_finer_ridges_on_average():
     rng = np.random.default_rng(0)
-    draws = [sample_attributes(rng) for _ in range(2000)]
+    draws = [sample_attributes(rng) for _ in range(1000)]
     f = [a.ridge_period for a in draws if a.sex == "female"]
     m = [a.ridge_period for a in draws if a.sex == "male"]
     assert np.mean(f) < np.mean(m) - 0.8
@@ -116,10 +116,10 @@ def test_female_masters_have_measurably_shorter_ridge_periods():
 
 def test_pattern_class_proportions_follow_the_published_figures():
     rng = np.random.default_rng(1)
-    n = 5000
+    n = 3000
     counts = Counter(sample_attributes(rng).pattern_class for _ in range(n))
     for cls, p in CLASS_PROPORTIONS.items():
-        assert abs(counts[cls] / n - p) < 0.025, (cls, counts[cls] / n, p)
+        assert abs(counts[cls] / n - p) < 0.03, (cls, counts[cls] / n, p)  # about 3.5 sigma for loops
 
 
 def test_zero_pole_field_turns_half_a_turn_around_a_core():
