@@ -179,6 +179,14 @@ def test_silence_and_half_a_packet_time_out_then_recover(emu, sensor, fault):
     assert sensor.read_sys_params().baud == 57600
 
 
+def test_late_data_packets_from_an_abandoned_upload_are_skipped(emu, sensor):
+    stray = rp.build_packet(rp.PID_DATA, bytes(128)) + rp.build_packet(rp.PID_END, bytes(64))
+    emu._write(stray)  # the rest of an upload that arrived after the driver gave up on it
+    before = sensor.garbage_bytes
+    assert sensor.read_sys_params().baud == 57600
+    assert sensor.garbage_bytes - before == len(stray)
+
+
 def test_truncated_upload_is_rejected_with_the_byte_count(emu, sensor):
     emu.present(finger(11))
     emu.inject("truncated_upload")
@@ -258,7 +266,7 @@ def test_emulator_fits_other_sizes_and_rejects_unknown_faults():
 def test_throttled_upload_at_real_baud_rate(tmp_path):
     """An R503 at 115200 baud, throttled like the real UART (about 1.6 s); no timing asserted."""
     with R30xEmulator("r503", baud=115200, throttle=True) as emu:
-        with R30xSensor(emu.port, "r503", baud=115200, timeout_s=2) as sensor:
+        with R30xSensor(emu.port, "r503", baud=115200, timeout_s=5) as sensor:
             image = finger(14, (192, 192))
             emu.present(image)
-            assert np.array_equal(sensor.capture(5).image, as_uploaded(image))
+            assert np.array_equal(sensor.capture(10).image, as_uploaded(image))

@@ -194,14 +194,20 @@ class R30xSensor(Sensor):
             self.garbage_bytes += len(self._rx)
             self._rx.clear()  # leftovers from an earlier answer can never be this command's answer
         self._write(rp.command(instruction, params, self.address))
+        deadline = self.clock() + self.timeout_s
         try:
-            packet = self._read_packet(self.timeout_s)
-            if packet.pid != rp.PID_ACK or not packet.payload:
-                raise SensorProtocolError(f"{self.sensor_id}: expected an ack, got packet type 0x{packet.pid:02X}")
+            while True:
+                packet = self._read_packet(max(0.0, deadline - self.clock()))
+                if packet.pid in (rp.PID_DATA, rp.PID_END):
+                    # the late tail of an upload we already gave up on: never an answer to this command
+                    self.garbage_bytes += len(packet.payload) + rp.OVERHEAD
+                    continue
+                if packet.pid != rp.PID_ACK or not packet.payload:
+                    raise SensorProtocolError(f"{self.sensor_id}: expected an ack, got packet type 0x{packet.pid:02X}")
+                return packet
         except (SensorTimeoutError, ChecksumError, SensorProtocolError):
             self._drain()
             raise
-        return packet
 
     # -- commands ----------------------------------------------------------------------------------------
     def verify_password(self, password: int) -> None:
