@@ -89,7 +89,7 @@ def test_report_writes_a_card_when_both_modalities_have_deep_features(tmp_path, 
                           enhancement=False, maps=False, card_path=tmp_path / "card.json")
     card = load_fusion_card(report["card"], expected_matchers=["fingerprint", "vein"])
     assert card.matchers[0].model == "projection@0+000000000000"
-    assert card.rule == report["primary_scheme"].split("/")[0]
+    assert card.rule == "weighted_sum" and card.matchers[0].normalizer.method == report["primary_scheme"].split("/")[1]
 
 
 def test_handcrafted_features_are_cached_and_reused(tmp_path):

@@ -14,7 +14,12 @@ import numpy as np
 
 def write_device_card(features: dict, pairs: Sequence[tuple[str, str, str, str]], scheme: str,
                       path: Path) -> str | None:
-    """Write the device fusion card from the first multimodal pairing whose both parts have deep features."""
+    """Write the device fusion card from the first multimodal pairing whose both parts have deep features.
+
+    The card always uses a *weighted* sum with the primary scheme's normalization: the device fuses just two
+    matchers of very different strength, and learned weights let a weak one count for little (equal weights can
+    make the pair worse than its better half).
+    """
     from training.fusion.card_builder import write_card
     from training.fusion.sets import pair_multimodal
 
@@ -26,7 +31,8 @@ def write_device_card(features: dict, pairs: Sequence[tuple[str, str, str, str]]
         emb = {"fingerprint": fp_feats.blocks["deep"][m.parts["fp"][1]],
                "vein": vein_feats.blocks["deep"][m.parts["vein"][1]]}
         models = {"fingerprint": fp_feats.deep_model, "vein": vein_feats.deep_model}
-        return str(write_card(path, emb, models, m.labels, scheme, f"{name}: {m.describe()}"))
+        card_scheme = f"weighted_sum/{scheme.split('/')[1]}"
+        return str(write_card(path, emb, models, m.labels, card_scheme, f"{name}: {m.describe()}"))
     return None
 
 
