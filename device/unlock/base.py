@@ -9,6 +9,7 @@ read back as driven) and raises :class:`~device.errors.UnlockError` otherwise.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
@@ -46,6 +47,8 @@ def check_duration(duration_ms: int) -> int:
 class NullUnlocker:
     """Used when no serial lock and no GPIO line is configured: logs the decision, opens nothing."""
 
+    HISTORY = 100  # recent decisions kept for inspection; bounded so a long-running daemon does not grow
+
     def __init__(self) -> None:
         self.grants: list[tuple[int, str]] = []
         self.denials: list[str] = []
@@ -53,10 +56,12 @@ class NullUnlocker:
     def grant(self, duration_ms: int, reason: str) -> None:
         check_duration(duration_ms)
         self.grants.append((duration_ms, reason))
+        del self.grants[: -self.HISTORY]
         log.info("unlock granted (no lock configured): %d ms, %s", duration_ms, reason)
 
     def deny(self, reason: str) -> None:
         self.denials.append(reason)
+        del self.denials[: -self.HISTORY]
         log.info("unlock denied (no lock configured): %s", reason)
 
     def close(self) -> None:
