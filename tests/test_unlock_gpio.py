@@ -212,3 +212,14 @@ def test_composite_stops_at_first_failure_and_denies_everywhere():
 def test_bad_durations_are_refused(bad):
     with pytest.raises(UnlockError):
         NullUnlocker().grant(bad, "x")
+
+
+def test_null_unlocker_history_is_bounded():
+    from device.unlock.base import NullUnlocker
+
+    null = NullUnlocker()
+    for k in range(NullUnlocker.HISTORY + 50):
+        null.grant(1000, f"g{k}")
+        null.deny(f"d{k}")
+    assert len(null.grants) == len(null.denials) == NullUnlocker.HISTORY
+    assert null.grants[-1] == (1000, f"g{NullUnlocker.HISTORY + 49}") and null.denials[0] == "d50"

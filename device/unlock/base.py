@@ -9,7 +9,6 @@ read back as driven) and raises :class:`~device.errors.UnlockError` otherwise.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
