@@ -25,10 +25,10 @@ MAX_ROTATION_DEG = 25.0
 # sets (docs/synthetic-data.md).
 ROTATION_SD = 12.0  # degrees
 SHIFT_SD = (28.0, 35.0)  # px at 500 dpi, (large sensors, small sensors)
-DISTORTION_PX = (6.0, 14.0)  # range of the elastic displacement amplitude
-MOISTURE_SD = 0.5
+DISTORTION_PX = (8.0, 16.0)  # range of the elastic displacement amplitude
+MOISTURE_SD = 0.6
 PRESSURE = (0.45, 1.0)
-CONTACT_MIN = (70.0, 100.0)  # contact half-axes (x, y) in px at zero pressure; + (90, 110) at full pressure
+CONTACT_MIN = (60.0, 90.0)  # contact half-axes (x, y) in px at zero pressure; + (90, 110) at full pressure
 
 
 @dataclass(frozen=True)

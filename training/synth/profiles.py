@@ -32,7 +32,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
-        Profile("r307", "fingerprint", 256, 288, 500, 4, "optical", 225.0, 40.0, 6.0, 0.8,
+        Profile("r307", "fingerprint", 256, 288, 500, 4, "optical", 225.0, 70.0, 14.0, 1.1,  # noise: NBIS calibration
                 "ZhianTec R307 / AS608 optical module: 256x288, 500 dpi, 4 bits per pixel as uploaded"),
         Profile("optical500", "fingerprint", 400, 400, 500, 8, "optical", 215.0, 35.0, 5.0, 0.9,
                 "generic 500 dpi optical (FTIR) scanner, 400x400 (FVC-like)"),
