@@ -179,7 +179,7 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
                 name = NAMES[person]
                 result = auth.enroll(name, FINGER, _touches(emu, enrol_sensor, render, person))
                 state = "stored" if result.ok else f"FAILED ({result.reason})"
-                echo(f"enrol {name:6} ({FINGER}): {result.stored} good captures in {result.attempts} touches, "
+                echo(f"enrol {name:6} ({FINGER}): {result.stored} captures stored after {result.attempts} touches, "
                      f"{state}")
                 if result.ok:
                     summary.enrolled.append(name)
