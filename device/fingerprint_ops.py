@@ -195,3 +195,65 @@ def fit_into(image: np.ndarray, size: tuple[int, int], fill: float) -> np.ndarra
     top, left = (th - nh) // 2, (tw - nw) // 2
     out[top : top + nh, left : left + nw] = resized
     return out
+
+
+def ridge_period(image: np.ndarray, mask: np.ndarray) -> float:
+    """Dominant ridge period (px) of the finger: the peak of the radially summed power spectrum.
+
+    Why the spectrum: ridges are a narrow-band texture, so the whole finger's power piles up on one ring whose
+    radius is the ridge frequency; that is cheap (one FFT of the working image) and needs no orientation field.
+    The contrast-normalized finger is windowed (Hann) so the mask edge and the image border add no ring.
+    Returns the middle of the search range when the finger has no ridge energy at all.
+    """
+    img = np.asarray(image, np.float32)
+    lo_f, hi_f = 1.0 / params.FP2_MAX_FREQUENCY_PERIOD, 1.0 / params.FP2_MIN_FREQUENCY_PERIOD
+    if img.ndim != 2 or min(img.shape) < 8 or not mask.any():
+        return 2.0 / (lo_f + hi_f)
+    centred = normalize_contrast(img, mask, params.FP_NORM_SIGMA) - params.FP_BACKGROUND
+    h, w = centred.shape
+    windowed = centred * np.outer(np.hanning(h), np.hanning(w)).astype(np.float32)
+    power = np.abs(np.fft.rfft2(windowed)) ** 2
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    radius = np.sqrt(fx * fx + fy * fy)
+    edges = np.linspace(lo_f, hi_f, 121)
+    ring = np.digitize(radius.ravel(), edges)
+    sums = np.bincount(ring, weights=power.ravel(), minlength=edges.size + 1)[1 : edges.size]
+    if not np.isfinite(sums).all() or sums.max() <= 0:
+        return 2.0 / (lo_f + hi_f)
+    k = int(np.argmax(sums))
+    shift = 0.0
+    if 0 < k < sums.size - 1:  # parabolic interpolation between rings
+        a, b, c = sums[k - 1], sums[k], sums[k + 1]
+        denom = a - 2 * b + c
+        shift = 0.5 * (a - c) / denom if denom < 0 else 0.0
+    step = edges[1] - edges[0]
+    return float(1.0 / (edges[0] + (k + 0.5 + shift) * step))
+
+
+def rescale(image: np.ndarray, scale: float) -> np.ndarray:
+    """Resize by ``scale`` (area averaging when shrinking, so ridges do not alias)."""
+    h, w = image.shape
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR)
+
+
+def centroid(mask: np.ndarray) -> tuple[float, float]:
+    """(row, col) centre of the mask's True pixels; the image centre if there are none."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return (mask.shape[0] - 1) / 2.0, (mask.shape[1] - 1) / 2.0
+    return float(rows.mean()), float(cols.mean())
+
+
+def crop_centred(image: np.ndarray, centre: tuple[float, float], size: tuple[int, int], fill: float) -> np.ndarray:
+    """The ``size`` (h, w) window of ``image`` centred on ``centre``; parts outside the image are ``fill``."""
+    th, tw = size
+    h, w = image.shape
+    top, left = round(centre[0] - th / 2.0), round(centre[1] - tw / 2.0)
+    out = np.full((th, tw), fill, np.float32)
+    y0, x0 = max(0, top), max(0, left)
+    y1, x1 = min(h, top + th), min(w, left + tw)
+    if y1 > y0 and x1 > x0:
+        out[y0 - top : y1 - top, x0 - left : x1 - left] = image[y0:y1, x0:x1]
+    return out

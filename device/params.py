@@ -23,6 +23,12 @@ FP_CROP_MARGIN = 0.04  # margin kept around the finger's bounding box, as a frac
 FP_NORM_SIGMA = 4.0  # contrast normalization window scale (box of 2*sigma+1 px of the working image, ~1.5 ridges)
 FP_NORM_CLIP = 2.5  # contrast normalization maps mean +- this many std to [0, 1]
 FP_BACKGROUND = 0.5  # value of pixels outside the finger after normalization (neutral grey)
+# fingerprint-v2: ridge period in the model input (px); 96 px then spans ~21 ridges, about 10 mm of a 500 dpi print
+FP2_RIDGE_PERIOD = 4.5
+FP2_MIN_PERIOD = 6.0  # measured ridge periods (sensor px) are clamped to this range: real 500-569 dpi prints
+FP2_MAX_PERIOD = 15.0  # measure 6.8-14.9 px (docs/data.md); outside that the estimate is likelier wrong than the finger
+FP2_MIN_FREQUENCY_PERIOD = 2.5  # the ridge-period search covers periods from this (px of the working image) ...
+FP2_MAX_FREQUENCY_PERIOD = 25.0  # ... to this
 # quality
 FP_MIN_AREA = 0.10  # foreground fraction of the image below this: "too little finger area"
 FP_GOOD_AREA = 0.45  # foreground fraction at which the area term of the score saturates

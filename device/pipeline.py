@@ -150,7 +150,7 @@ class Authenticator:
     def _probe(self, image: np.ndarray, stages: dict[str, float]) -> tuple[np.ndarray | None, str | None]:
         """Preprocess, quality gate and embed one capture: (embedding, None) or (None, the quality reason)."""
         t = self._timer()
-        prep = preprocess(image, self.modality, self.card.input_size)
+        prep = preprocess(image, self.modality, self.card.input_size, self.card.preprocessing)
         stages["preprocess"] = (self._timer() - t) * 1000
         if prep.preprocessing_id != self.card.preprocessing:
             raise ModelError(f"{self.card.path}: model expects {self.card.preprocessing}, "

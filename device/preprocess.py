@@ -7,8 +7,11 @@ prepared differently. Change a stage's behaviour -> bump the id.
 The pipeline reads as a table of contents (stages in ``fingerprint_ops`` / ``vein_ops``, scores in ``quality``,
 constants in ``params``):
 
-fingerprint: to grey -> basic checks -> shrink -> segment (block variance + coherence) -> quality from
-    area and ridge coherence -> crop to the finger -> local contrast normalization -> fit into (96, 96).
+fingerprint-v2 (default): to grey -> basic checks -> shrink -> segment (block variance + coherence) -> quality
+    from area and ridge coherence -> measure the ridge period -> rescale the full-resolution image so ridges are
+    ``FP2_RIDGE_PERIOD`` px apart -> local contrast normalization -> a (96, 96) window centred on the finger.
+fingerprint-v1 (older cards): the same up to the crop, then the whole finger squeezed into (96, 96) (about 2.5
+    px per ridge: the network sees the ridge flow but hardly any minutiae, which is why v2 exists).
 vein: to grey -> basic checks -> finger axis horizontal -> finger edges / crop detection -> rotate along the
     axis -> ROI inside the edges -> resize to (64, 192) -> quality from area, contrast, exposure -> flatten the
     illumination -> CLAHE.
@@ -34,12 +37,18 @@ from device.quality import Quality, basic_checks, fingerprint_quality, percentil
 
 FINGERPRINT_INPUT: tuple[int, int] = (96, 96)  # (height, width)
 VEIN_INPUT: tuple[int, int] = (64, 192)  # (height, width), finger axis horizontal
-PREPROCESSING_IDS: dict[str, str] = {"fingerprint": "fingerprint-v1", "vein": "vein-v1"}
+# the id training uses now, per modality; every id a device still serves is in KNOWN_PREPROCESSING
+PREPROCESSING_IDS: dict[str, str] = {"fingerprint": "fingerprint-v2", "vein": "vein-v1"}
+KNOWN_PREPROCESSING: dict[str, tuple[str, ...]] = {
+    "fingerprint": ("fingerprint-v1", "fingerprint-v2"),
+    "vein": ("vein-v1",),
+}
 MODALITIES = tuple(PREPROCESSING_IDS)
 
 __all__ = [
     "FINGERPRINT_INPUT",
     "VEIN_INPUT",
+    "KNOWN_PREPROCESSING",
     "PREPROCESSING_IDS",
     "OrientationField",
     "Preprocessed",
@@ -83,23 +92,67 @@ def _check_size(size: tuple[int, int]) -> tuple[int, int]:
     return h, w
 
 
-def preprocess(image: np.ndarray, modality: str, size: tuple[int, int] | None = None) -> Preprocessed:
-    """Prepare a sensor image for the ``modality``'s model; ``size`` overrides the (height, width) output."""
+def check_preprocessing_id(modality: str, preprocessing_id: str | None) -> str:
+    """The id to use for ``modality``: ``preprocessing_id`` if this code knows it, else the current one."""
+    known = KNOWN_PREPROCESSING[_check_modality(modality)]
+    if preprocessing_id is None:
+        return PREPROCESSING_IDS[modality]
+    if preprocessing_id not in known:
+        raise ImageError(f"preprocessing {preprocessing_id!r} is not one of {', '.join(known)} ({modality})")
+    return preprocessing_id
+
+
+def preprocess(image: np.ndarray, modality: str, size: tuple[int, int] | None = None,
+               preprocessing_id: str | None = None) -> Preprocessed:
+    """Prepare a sensor image for the ``modality``'s model; ``size`` overrides the (height, width) output.
+
+    ``preprocessing_id`` picks an older version for a model card that was trained with it (default: current).
+    """
+    prep_id = check_preprocessing_id(modality, preprocessing_id)
     out_size = _check_size(size) if size is not None else input_size(modality)
     grey = to_grey_u8(np.asarray(image))
-    if _check_modality(modality) == "fingerprint":
+    if prep_id == "fingerprint-v1":
+        picture, quality = preprocess_fingerprint_v1(grey, out_size)
+    elif modality == "fingerprint":
         picture, quality = preprocess_fingerprint(grey, out_size)
     else:
         picture, quality = preprocess_vein(grey, out_size)
     picture = np.nan_to_num(np.clip(picture, 0.0, 1.0), nan=0.0).astype(np.float32, copy=False)
-    return Preprocessed(picture, quality, PREPROCESSING_IDS[modality])
+    return Preprocessed(picture, quality, prep_id)
 
 
 # --- fingerprint ------------------------------------------------------------------------------------------------
 
 
 def preprocess_fingerprint(grey: np.ndarray, size: tuple[int, int] = FINGERPRINT_INPUT) -> tuple[np.ndarray, Quality]:
-    """Segment, score, crop, normalize and fit a uint8 grey fingerprint image into ``size``."""
+    """fingerprint-v2: a fixed-scale window of the finger, ridges ``FP2_RIDGE_PERIOD`` px apart.
+
+    Why fixed scale: squeezing whole fingers of any size into 96 px (v1) leaves too few pixels per ridge for
+    minutiae, and makes the scale depend on how much finger touched the sensor. Normalizing the ridge period
+    also evens out sensor resolution (500 vs 569 dpi) and is robust to it being unknown.
+    """
+    blank = np.full(size, params.FP_BACKGROUND, np.float32)
+    failed = basic_checks(grey, bright_reason="too bright")
+    if failed is not None:
+        return _fallback(grey, size, blank), failed
+    work = fp.shrink_for_work(grey)
+    seg = fp.segment(work)
+    quality = _fingerprint_quality(seg)
+    if not seg.mask.any():
+        return blank, quality
+    to_grey = grey.shape[0] / work.shape[0]
+    period = fp.ridge_period(work, seg.mask) * to_grey
+    scale = params.FP2_RIDGE_PERIOD / float(np.clip(period, params.FP2_MIN_PERIOD, params.FP2_MAX_PERIOD))
+    scaled = fp.rescale(grey.astype(np.float32), scale)
+    mask = cv2.resize(seg.mask.astype(np.uint8), (scaled.shape[1], scaled.shape[0]),
+                      interpolation=cv2.INTER_NEAREST).astype(bool)
+    normalized = fp.normalize_contrast(scaled, mask, sigma=params.FP_NORM_SIGMA)
+    return fp.crop_centred(normalized, fp.centroid(mask), size, params.FP_BACKGROUND), quality
+
+
+def preprocess_fingerprint_v1(grey: np.ndarray,
+                              size: tuple[int, int] = FINGERPRINT_INPUT) -> tuple[np.ndarray, Quality]:
+    """fingerprint-v1: segment, score, crop, normalize and fit the whole finger into ``size``."""
     blank = np.full(size, params.FP_BACKGROUND, np.float32)
     failed = basic_checks(grey, bright_reason="too bright")
     if failed is not None:

@@ -71,6 +71,12 @@ def test_bad_cards_are_model_errors_naming_the_file(model_dir, changes, message)
     assert str(card) in str(info.value) or "missing.tflite" in str(info.value)
 
 
+@pytest.mark.parametrize("prep", ["fingerprint-v1", "fingerprint-v2"])
+def test_cards_of_every_served_fingerprint_preprocessing_load(model_dir, prep):  # noqa: F811
+    card = load_card(edit_card(model_dir / "fixture.json", preprocessing=prep))
+    assert card.preprocessing == prep
+
+
 def test_garbage_and_missing_cards(tmp_path):
     with pytest.raises(ModelError, match="not found"):
         load_card(tmp_path / "nope.json")

@@ -332,3 +332,63 @@ def test_a_thin_steep_band_is_not_taken_for_a_finger():
     band[np.abs(yy - 115 + 0.31 * (xx - 211)) < 21] = 192  # a bright bar, 21 degrees steep, no veins
     out = preprocess(band, "vein")
     assert not out.quality.ok and out.quality.reason.startswith("too little")
+
+
+# --- fingerprint-v2: fixed ridge scale, window on the finger ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("period", [6.5, 9.0, 12.0])
+def test_ridge_period_is_measured(period):
+    from device.fingerprint_ops import ridge_period
+
+    image = fingerprint(period=period)
+    assert ridge_period(image, segment(image).mask) == pytest.approx(period, rel=0.06)
+
+
+def _mean_ridge_period(picture: np.ndarray) -> float:
+    from device.fingerprint_ops import ridge_period
+
+    return ridge_period(picture * 255.0, np.abs(picture - 0.5) > 0.02)
+
+
+@pytest.mark.parametrize("period", [7.0, 9.0, 12.0])
+def test_v2_puts_ridges_at_a_fixed_spacing_whatever_the_sensor_resolution(period):
+    from device import params
+
+    out = preprocess(fingerprint(period=period), "fingerprint")
+    assert out.preprocessing_id == "fingerprint-v2" and out.quality.ok
+    assert _mean_ridge_period(out.image) == pytest.approx(params.FP2_RIDGE_PERIOD, rel=0.1)
+
+
+def test_v1_squeezes_the_whole_finger_so_its_ridges_are_finer():
+    from device import params
+
+    out = preprocess(fingerprint(), "fingerprint", preprocessing_id="fingerprint-v1")
+    assert out.preprocessing_id == "fingerprint-v1"
+    assert _mean_ridge_period(out.image) < 0.8 * params.FP2_RIDGE_PERIOD
+
+
+def test_v2_window_is_centred_on_a_finger_in_a_corner():
+    canvas = np.full((400, 400), 215, np.uint8)
+    canvas[:200, 250:] = fingerprint(200, 150, axes=(65, 90))
+    out = preprocess(canvas, "fingerprint")
+    textured = np.abs(out.image - 0.5) > 0.05
+    assert out.quality.ok and textured.mean() > 0.4  # a 130x180 px finger at half scale: ~half the window
+    rows, cols = np.nonzero(textured)
+    assert abs(rows.mean() - 48) < 12 and abs(cols.mean() - 48) < 12
+
+
+def test_crop_centred_pads_outside_the_image():
+    from device.fingerprint_ops import crop_centred
+
+    image = np.arange(100, dtype=np.float32).reshape(10, 10)
+    out = crop_centred(image, (0.0, 0.0), (4, 4), -1.0)
+    assert out[2:, 2:].tolist() == image[:2, :2].tolist()
+    assert (out[:2] == -1).all() and (out[:, :2] == -1).all()
+
+
+def test_unknown_or_foreign_preprocessing_id_is_refused():
+    with pytest.raises(ImageError, match="fingerprint-v9"):
+        preprocess(fingerprint(), "fingerprint", preprocessing_id="fingerprint-v9")
+    with pytest.raises(ImageError, match="vein-v1"):
+        preprocess(fingerprint(), "fingerprint", preprocessing_id="vein-v1")

@@ -28,10 +28,11 @@ class KerasEmbedder:
 
     kind = "keras"
 
-    def __init__(self, model, batch_size: int = 128):
+    def __init__(self, model, batch_size: int = 128, preprocessing_id: str | None = None):
         self.model = model
         self.batch_size = batch_size
         self.input_size = tuple(int(d) for d in model.input_shape[1:3])
+        self.preprocessing_id = preprocessing_id  # None: the current one
 
     @classmethod
     def load(cls, path: Path) -> KerasEmbedder:
@@ -43,7 +44,7 @@ class KerasEmbedder:
             model = keras.models.load_model(path, compile=False)
         except Exception as exc:  # noqa: BLE001 - Keras raises many types for a bad file
             raise ModelError(f"{path}: cannot load Keras model: {exc}") from exc
-        return cls(model)
+        return cls(model, preprocessing_id=run_preprocessing(Path(path).parent))
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         out = []
@@ -51,6 +52,15 @@ class KerasEmbedder:
             batch = np.asarray(images[s : s + self.batch_size], np.float32)[..., None]
             out.append(np.asarray(self.model(batch, training=False)))
         return _normalize(np.concatenate(out) if out else np.zeros((0, 1), np.float32))
+
+
+def run_preprocessing(run_dir: Path) -> str | None:
+    """The preprocessing id a `biolock train fit` run recorded in its summary.json (None if it did not)."""
+    try:
+        value = json.loads((Path(run_dir) / "summary.json").read_text()).get("preprocessing")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def check_tflite_file(path: Path) -> None:
@@ -81,6 +91,7 @@ class TfliteEmbedder:
         self.inp = self.interp.get_input_details()[0]
         self.out = self.interp.get_output_details()[0]
         self.input_size = (int(self.inp["shape"][1]), int(self.inp["shape"][2]))
+        self.preprocessing_id: str | None = None  # a bare .tflite does not say; the current one
 
     def details(self) -> dict:
         """Input/output shape, dtype and quantization as the model card records them."""
@@ -128,6 +139,7 @@ class CardEmbedder:
         check_tflite_file(self.card.model_path)
         self.embedder = LiteRTEmbedder(self.card, num_threads=num_threads)
         self.input_size = self.card.input_size
+        self.preprocessing_id = self.card.preprocessing
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         return self.embedder.embed_batch(np.asarray(images, np.float32))

@@ -67,7 +67,8 @@ def evaluate_model(model: str | Path, data: str | Path, modality: str | None = N
     modality = modality or modality_of(model)
     if modality is None:
         raise ModelError(f"{model}: no model card says which modality it is; pass --modality")
-    prepared = prepare(data, modality, embed.input_size, cache_dir=cache_dir, min_impressions=2, progress=progress)
+    prepared = prepare(data, modality, embed.input_size, cache_dir=cache_dir, min_impressions=2, progress=progress,
+                       preprocessing_id=embed.preprocessing_id)
     results, scores = evaluate_prepared(embed, prepared)
     return {"model": str(model), "modality": modality, "data": str(data), "datasets": results}, scores
 

@@ -136,10 +136,12 @@ def check_match(checks: dict, max_eer_delta: float, min_cosine: float) -> None:
         raise ExportError("int8 model does not match the float model: " + "; ".join(problems) + ". Nothing written.")
 
 
-def _validation_set(data, modality: str, size, split: Path | None, cache_dir: Path | None, progress: bool):
+def _validation_set(data, modality: str, size, split: Path | None, cache_dir: Path | None, progress: bool,
+                    preprocessing_id: str | None = None):
     from training.prepared import prepare
 
-    prepared = prepare(data, modality, size, cache_dir=cache_dir, min_impressions=2, progress=progress)
+    prepared = prepare(data, modality, size, cache_dir=cache_dir, min_impressions=2, progress=progress,
+                       preprocessing_id=preprocessing_id)
     if split is not None:
         try:
             keep = set(json.loads(Path(split).read_text())["val"])
@@ -184,7 +186,8 @@ def export_model(
     stem = stem or modality
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    prepared = _validation_set(data, modality, embedder.input_size, split, cache_dir, progress)
+    prepared = _validation_set(data, modality, embedder.input_size, split, cache_dir, progress,
+                               embedder.preprocessing_id)
     ok = np.nonzero(prepared.quality_ok)[0]
     pool = ok if ok.size >= 16 else np.arange(len(prepared))
     rep = prepared.images[np.random.default_rng(0).choice(pool, min(representative, pool.size), replace=False)]
@@ -228,7 +231,7 @@ def export_model(
             "onnx_file": onnx_name, "onnx_sha256": onnx_sha,
             "input": details["input"], "output": details["output"],
             "embedding_size": int(details["output"]["shape"][-1]),
-            "preprocessing": PREPROCESSING_IDS[modality], "quantization": "int8-full",
+            "preprocessing": prepared.preprocessing_id, "quantization": "int8-full",
             "thresholds": thresholds,
             "metrics": {
                 "eer": checks["int8"]["eer"], "genuine_pairs": checks["int8"]["genuine_pairs"],

@@ -224,6 +224,7 @@ def fit(
         "best_epoch": result.best_epoch, "best_val_eer": result.best_val_eer, "test": test_metrics,
         "epochs_run": len(state["history"]), "seconds": round(result.seconds, 1),
         "identities": {k: len(v) for k, v in split.as_dict(prepared.labels).items()},
+        "preprocessing": prepared.preprocessing_id,
     })
     return result
 

@@ -62,21 +62,31 @@ class PreparedSet:
         return len(set(self.labels))
 
 
-def _prep_one(args: tuple[str, str, tuple[int, int]]) -> tuple[np.ndarray | None, bool, str | None]:
+def _prep_one(args: tuple[str, str, tuple[int, int], str]) -> tuple[np.ndarray | None, bool, str | None]:
     from device.imageio import read_image
     from device.preprocess import preprocess
 
-    path, modality, size = args
+    path, modality, size, prep_id = args
     try:
         grey = read_image(Path(path))
-        out = preprocess(grey, modality, size)
+        out = preprocess(grey, modality, size, prep_id)
     except ImageError as exc:
         return None, False, str(exc)
     return out.image, bool(out.quality.ok), None
 
 
+def _preprocessing_source() -> bytes:
+    """The preprocessing code itself, so a cache never outlives a change that forgot to bump the id."""
+    import device
+
+    root = Path(device.__file__).parent
+    names = ("preprocess.py", "fingerprint_ops.py", "vein_ops.py", "params.py", "quality.py", "imageio.py")
+    return b"".join((root / n).read_bytes() for n in names if (root / n).is_file())
+
+
 def _cache_key(paths: list[str], modality: str, size: tuple[int, int], prep_id: str) -> str:
     h = hashlib.sha256(f"{modality}|{size}|{prep_id}".encode())
+    h.update(hashlib.sha256(_preprocessing_source()).digest())
     for p in paths:
         try:
             st = os.stat(p)
@@ -109,12 +119,16 @@ def prepare(
     min_identities: int = 2,
     min_impressions: int = 1,
     progress: bool = True,
+    preprocessing_id: str | None = None,
 ) -> PreparedSet:
-    """Load ``data`` (a folder or manifest), preprocess every image for ``modality`` and return arrays."""
-    from device.preprocess import PREPROCESSING_IDS, input_size
+    """Load ``data`` (a folder or manifest), preprocess every image for ``modality`` and return arrays.
+
+    ``preprocessing_id``: the version a model card names (default: the current one for ``modality``).
+    """
+    from device.preprocess import check_preprocessing_id, input_size
 
     size = tuple(size) if size else input_size(modality)
-    prep_id = PREPROCESSING_IDS[modality]
+    prep_id = check_preprocessing_id(modality, preprocessing_id)
     index = load_index(data, modality)
     for path, reason in index.skipped:
         if "unreadable" in reason or "truncated" in reason or "corrupt" in reason:
@@ -138,7 +152,7 @@ def prepare(
             return PreparedSet(
                 z["images"], labels, [s.impression for s in samples], names, paths, z["ok"], prep_id
             )
-    jobs = [(p, modality, size) for p in paths]
+    jobs = [(p, modality, size, prep_id) for p in paths]
     results = _run(jobs, workers, progress, f"preprocess {modality}")
     images = np.zeros((len(jobs), *size), np.float32)
     ok = np.zeros(len(jobs), bool)

@@ -98,13 +98,13 @@ def run_bench(card_path: Path, float_card: Path | None, repeat: int, sizes: list
     stages: dict[str, dict[str, float]] = {}
     png = cv2.imencode(".png", image)[1].tobytes()
     stages["decode"] = timed(lambda: decode_image(png), repeat)
-    stages["preprocess"] = timed(lambda: preprocess(image, card.modality, card.input_size), repeat)
+    stages["preprocess"] = timed(lambda: preprocess(image, card.modality, card.input_size, card.preprocessing), repeat)
     if card.modality == "fingerprint":
         from device import fingerprint_ops as fp
 
         work = fp.shrink_for_work(image)
         stages["quality"] = timed(lambda: fp.segment(work), repeat)  # segmentation + coherence = the quality score
-    prepared = preprocess(image, card.modality, card.input_size).image
+    prepared = preprocess(image, card.modality, card.input_size, card.preprocessing).image
     for label, path in (("int8", card_path), ("float", float_card)):
         if path is None:
             continue

@@ -23,12 +23,10 @@ THRESHOLD_KEYS = ("1e-3", "1e-4", "2e-5")
 MODALITIES = ("fingerprint", "vein")
 
 
-def _preprocessing_ids() -> dict[str, str]:
-    try:
-        from device.preprocess import PREPROCESSING_IDS
-    except ImportError:  # pragma: no cover - only while the foundation part is missing
-        return {"fingerprint": "fingerprint-v1", "vein": "vein-v1"}
-    return dict(PREPROCESSING_IDS)
+def _preprocessing_ids() -> dict[str, tuple[str, ...]]:
+    from device.preprocess import KNOWN_PREPROCESSING
+
+    return dict(KNOWN_PREPROCESSING)
 
 
 @dataclass(frozen=True)
@@ -142,9 +140,10 @@ def parse_card(raw: Any, path: Path) -> ModelCard:
         raise ModelError(f"{path}: quantization is int8-full but the input/output tensors are not int8")
     prep = _need(raw, "preprocessing", str, path)
     known = _preprocessing_ids()
-    if prep not in known.values():
-        raise ModelError(f"{path}: preprocessing {prep!r} is unknown to this device (knows {sorted(known.values())})")
-    if known.get(modality) != prep:
+    if not any(prep in ids for ids in known.values()):
+        every = sorted(i for ids in known.values() for i in ids)
+        raise ModelError(f"{path}: preprocessing {prep!r} is unknown to this device (knows {every})")
+    if prep not in known.get(modality, ()):
         raise ModelError(f"{path}: preprocessing {prep!r} does not belong to modality {modality!r}")
     thresholds = _need(raw, "thresholds", dict, path)
     for key in THRESHOLD_KEYS:

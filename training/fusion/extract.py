@@ -110,7 +110,7 @@ def _deep(images: list[np.ndarray], modality: str, embedder, feats: Features) ->
     rows = []
     for image in images:
         def deep(image=image) -> np.ndarray:
-            return embedder.embed(preprocess(image, modality, embedder.input_size).image)
+            return embedder.embed(preprocess(image, modality, embedder.input_size, embedder.card.preprocessing).image)
 
         rows.append(_timed(feats, "deep", deep))
     feats.blocks["deep"] = np.stack(rows).astype(np.float32)
