@@ -53,14 +53,18 @@ def test_report_has_every_table_with_pair_counts(tmp_path):
     for s in data["sets"]:
         counts = {(r["genuine_pairs"], r["impostor_pairs"]) for r in s["verification"]}
         assert counts == {(4 * 3, 1 + 1)}  # 2 folds of 2 identities: 3 genuine pairs per identity, 1 impostor
+        # all impostor pairs: 2 identities x 3 impressions per fold -> 3 x 3 cross pairs, two folds
+        assert {r["impostor_pairs_all"] for r in s["verification"]} == {2 * 9}
         kinds = {r["kind"] for r in s["verification"]}
-        assert kinds == {"single", "feature", "score"}
-        assert "12 / 2" in md
+        assert kinds == {"single", "feature", "score", "greedy", "val-single"}
+        assert "12 / 2" in md and "12 / 18" in md
     ident = data["sets"][0]["identification"]
     assert {r["classifier"] for r in ident} == {"svm-rbf", "knn", "tree", "cosine"}
     assert all(0 <= r["rank1"] <= 1 and r["probes"] == 8 for r in ident)  # 1 enrols, 2 probe
     assert {t["set"] for t in report["targets"]} == set(names)
     assert all(t["status"] in ("lower", "equal", "equal (both 0 %)", "higher") for t in report["targets"])
+    assert len(report["summary_lines"]) == len(names) and "### Summary lines" in md
+    assert all("FVC pairs" in line and "all impostor pairs" in line for line in report["summary_lines"])
     stages = {k.split(" ")[0] for k in data["timings"]}
     assert {"enhancement", "loggabor", "dog", "miura", "line-tracking", "wide-line", "fusion",
             "classification"} <= stages

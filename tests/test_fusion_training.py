@@ -111,10 +111,17 @@ def test_score_fusion_of_independent_views_beats_each_view():
                           {"concat": feature_fusion_matcher({"a": a, "b": b, "c": c}, labels, k=24)})
     by = {r["scheme"]: r for r in res}
     assert {r["genuine_pairs"] for r in res} == {24 * 6} and len({r["impostor_pairs"] for r in res}) == 1
-    assert len(res) == 2 + 1 + 3 * 4
+    assert len(res) == 2 + 1 + 2 + 3 * 4  # singles, feature level, best-on-validation + greedy, rules x norms
     best_single = min(by["a"]["eer"], by["b"]["eer"])
     assert by["sum/zscore"]["eer"] < best_single
     assert by["weighted_sum/zscore"]["eer"] < best_single
+    fused, base = by["greedy weighted sum"], by["best single on validation"]
+    assert fused["kind"] == "greedy" and base["kind"] == "val-single"
+    assert fused["eer"] < best_single and fused["eer_all"] < base["eer_all"]
+    assert [set(c["weights"]) for c in fused["choices"]] == [{"a", "b"}] * 2  # both views chosen in both folds
+    assert {c["matcher"] for c in base["choices"]} <= {"a", "b"}
+    # all cross-identity pairs of a fold of 12 identities x 4: C(48, 2) - 12 * C(4, 2) = 1056, two folds
+    assert {r["impostor_pairs_all"] for r in res} == {2 * 1056}
     assert len(by["weighted_sum/tanh"]["weights"]) == 2  # one per fold
     for r in res:
         assert 0 <= r["far"] <= 1 and 0 <= r["frr"] <= 1

@@ -1,7 +1,8 @@
 """Per-image features for the fusion report, with the time each stage takes.
 
 Stages (named as in the report's timing table):
-- ``enhancement``: device.preprocess (segmentation/ROI + its contrast enhancement) at the handcrafted working size;
+- ``enhancement``: device.preprocess (segmentation/ROI + its contrast enhancement, the current preprocessing
+  version, which is part of the cache key) at the handcrafted working size;
 - ``loggabor`` / ``dog``: handcrafted extraction (device.features);
 - ``deep``: preprocess at the model's input size + LiteRT embedding through device.inference (when a model card is
   given or shipped);
@@ -95,7 +96,13 @@ def extract_all(images: list[np.ndarray], modality: str, embedder=None, maps: bo
 
 
 def _cache_key(images: list[np.ndarray], modality: str, maps: bool, rlt_iterations: int) -> str:
-    h = hashlib.sha256(f"{CACHE_VERSION}|{modality}|{maps}|{rlt_iterations}".encode())
+    """Hash of the images and settings, and of the preprocessing version the handcrafted features use (the
+    current one; v1 ids are left out of the hash so caches written before versions existed stay valid)."""
+    from device.preprocess import check_preprocessing_id
+
+    prep = check_preprocessing_id(modality, None) if modality in ("fingerprint", "vein") else ""
+    prep = "" if prep.endswith("-v1") else f"|{prep}"
+    h = hashlib.sha256(f"{CACHE_VERSION}|{modality}|{maps}|{rlt_iterations}{prep}".encode())
     for im in images:
         h.update(str(im.shape).encode())
         h.update(np.ascontiguousarray(im).tobytes())
@@ -106,11 +113,12 @@ def _deep(images: list[np.ndarray], modality: str, embedder, feats: Features) ->
     from device.preprocess import preprocess
 
     feats.deep_model = getattr(embedder, "model_id", None)
+    prep_id = getattr(getattr(embedder, "card", None), "preprocessing", None)  # the card's version (None: current)
     feats.timings_ms.pop("deep", None)
     rows = []
     for image in images:
         def deep(image=image) -> np.ndarray:
-            return embedder.embed(preprocess(image, modality, embedder.input_size, embedder.card.preprocessing).image)
+            return embedder.embed(preprocess(image, modality, embedder.input_size, prep_id).image)
 
         rows.append(_timed(feats, "deep", deep))
     feats.blocks["deep"] = np.stack(rows).astype(np.float32)

@@ -7,7 +7,13 @@ all pairs of one identity's impressions, impostor = first impression vs first im
 *within the fold*), and the test scores of all folds are pooled. So every row of a table uses exactly the same test
 pairs (counts are printed with each table). Validation uses all cross-identity pairs (up to
 ``MAX_VALIDATION_IMPOSTORS``, sampled with a fixed seed) so the learned normalizations and thresholds see more
-impostors than the test does.
+impostors than the test does. Each test fold is also scored against *every* cross-identity pair of the fold
+(``impostor_all``, same genuine pairs): far more impostors than FVC's first-vs-first (an FVC DB_B fold of 5 fingers
+x 8: 640 impostor pairs instead of 10), reported beside the FVC figure.
+
+The headline fused scheme (kind ``greedy``) is chosen per fold on validation scores only: greedy forward matcher
+selection + line-searched weighted sum, normalization picked by validation too (training/fusion/greedy.py). Its
+baseline (kind ``val-single``) is the single matcher that is best on the same validation scores.
 
 Weights for ``weighted_sum`` are learned by exhaustive search on a simplex grid (step 0.1, coarser when there are
 many matchers: at most 400 points), minimizing validation EER, ties broken by the larger
@@ -26,6 +32,7 @@ import numpy as np
 
 from device.fusion import METHODS, RULES, Normalizer, combine, fit_normalizer
 from training import metrics
+from training.fusion.greedy import choose_fusion, d_prime
 from training.fusion.selection import FeatureFusion, ZScore
 from training.protocol import fvc_pairs
 
@@ -111,11 +118,6 @@ def feature_fusion_matcher(blocks: dict[str, np.ndarray], labels: Sequence[str],
     return score
 
 
-def d_prime(genuine: np.ndarray, impostor: np.ndarray) -> float:
-    den = np.sqrt((np.var(genuine) + np.var(impostor)) / 2.0)
-    return float((np.mean(genuine) - np.mean(impostor)) / den) if den > 0 else 0.0
-
-
 def simplex_grid(m: int, max_points: int = 400) -> np.ndarray:
     """Weight vectors on the simplex (sum 1, >= 0) with the finest step 1/n giving <= ``max_points`` points."""
     for n in (10, 8, 5, 4, 3, 2, 1):
@@ -141,21 +143,29 @@ def learn_weights(gen: np.ndarray, imp: np.ndarray) -> np.ndarray:
 
 @dataclass
 class SchemeResult:
-    """Pooled test scores of one scheme plus what was learned per fold."""
+    """Pooled test scores of one scheme plus what was learned per fold.
+
+    ``impostor`` holds the FVC impostor pairs (the headline protocol); ``impostor_all`` every cross-identity pair
+    of the fold (the same genuine pairs), so the EER is less coarse where FVC leaves only a few impostors.
+    """
 
     name: str
-    kind: str  # "single", "feature", "score"
+    kind: str  # "single", "feature", "score", "greedy" (headline fused), "val-single" (best single on validation)
     genuine: list[np.ndarray] = field(default_factory=list)
     impostor: list[np.ndarray] = field(default_factory=list)
+    impostor_all: list[np.ndarray] = field(default_factory=list)
     thresholds: list[float] = field(default_factory=list)
     weights: list[dict[str, float]] = field(default_factory=list)
+    choices: list[dict] = field(default_factory=list)  # per fold: what validation chose
     far: list[tuple[int, int]] = field(default_factory=list)  # (false accepts, impostor pairs) per fold
     frr: list[tuple[int, int]] = field(default_factory=list)
     fusion_us_per_pair: list[float] = field(default_factory=list)
 
-    def add_fold(self, g: np.ndarray, i: np.ndarray, threshold: float) -> None:
+    def add_fold(self, g: np.ndarray, i: np.ndarray, threshold: float, i_all: np.ndarray | None = None) -> None:
         self.genuine.append(g)
         self.impostor.append(i)
+        if i_all is not None:
+            self.impostor_all.append(i_all)
         self.thresholds.append(float(threshold))
         self.far.append((int(np.sum(i >= threshold)), len(i)))
         self.frr.append((int(np.sum(g < threshold)), len(g)))
@@ -168,17 +178,54 @@ class SchemeResult:
         out = {"scheme": self.name, "kind": self.kind, "eer": e.eer, "eer_low": e.eer_low, "eer_high": e.eer_high,
                "far": fa / max(ni, 1), "frr": fr / max(ng, 1), "genuine_pairs": int(g.size),
                "impostor_pairs": int(i.size)}
+        if self.impostor_all and len(self.impostor_all) == len(self.genuine):
+            ia = np.concatenate(self.impostor_all)
+            out["eer_all"] = metrics.eer(g, ia).eer
+            out["impostor_pairs_all"] = int(ia.size)
+            out["far_all"] = sum(int(np.sum(x >= t)) for x, t in zip(self.impostor_all, self.thresholds,
+                                                                     strict=True)) / max(int(ia.size), 1)
         if self.weights:
             out["weights"] = self.weights
+        if self.choices:
+            out["choices"] = self.choices
         if self.fusion_us_per_pair:
             out["fusion_us_per_pair"] = float(np.median(self.fusion_us_per_pair))
         return out
 
 
+def fold_all_impostors(labels: Sequence[str], rows: np.ndarray) -> Pairs:
+    """Every cross-identity pair among ``rows`` (global indices, each unordered pair once, lower row first)."""
+    rows = np.sort(np.asarray(rows))
+    lab = np.asarray(labels)[rows]
+    a, b = np.triu_indices(len(rows), k=1)
+    keep = lab[a] != lab[b]
+    return np.stack([rows[a[keep]], rows[b[keep]]], axis=1).astype(int).reshape(-1, 2)
+
+
+def _score_sets(matcher: Matcher, fit_rows: np.ndarray, *pair_sets: Pairs) -> list[np.ndarray]:
+    """Score several pair sets with one call (a feature-level matcher refits per call)."""
+    joined = np.concatenate([p.reshape(-1, 2) for p in pair_sets], axis=0)
+    scores = matcher(fit_rows, joined)
+    return np.split(scores, np.cumsum([len(p) for p in pair_sets])[:-1])
+
+
+def _validation_z(val: tuple[np.ndarray, np.ndarray], test: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float]:
+    """Test scores and the validation EER threshold, z-scored with the validation scores' mean and std.
+
+    Schemes chosen per fold (a different matcher or normalization in each fold) live on different scales; this
+    affine map leaves each fold's EER unchanged and puts the folds on one scale before their scores are pooled.
+    """
+    both = np.concatenate(val)
+    mu, sd = float(both.mean()), float(both.std()) or 1.0
+    return [(t - mu) / sd for t in test], (metrics.eer(*val).threshold - mu) / sd
+
+
 def evaluate_fusion(matchers: dict[str, Matcher], labels: Sequence[str], impressions: Sequence[str],
                     feature_level: dict[str, Matcher] | None = None, folds: int = 2,
                     methods: Sequence[str] = METHODS, rules: Sequence[str] = RULES) -> list[dict]:
-    """Every single matcher, every feature-level scheme and every normalization x rule, cross-validated.
+    """Every single matcher, every feature-level scheme, every normalization x rule, and the headline scheme
+    (greedy selection + weighted sum chosen on validation, kind "greedy") with its baseline, the best single
+    matcher on validation (kind "val-single"), cross-validated.
 
     Returns summaries (see ``SchemeResult.summary``), singles first.
     """
@@ -191,16 +238,30 @@ def evaluate_fusion(matchers: dict[str, Matcher], labels: Sequence[str], impress
     for test_rows in identity_folds(labels, folds):
         fit_rows = np.setdiff1d(np.arange(len(labels)), test_rows)
         tg, ti = fold_test_pairs(labels, impressions, test_rows)
+        ta = fold_all_impostors(labels, test_rows)
         vg, vi = validation_pairs(labels, fit_rows)
         if len(tg) == 0 or len(ti) == 0 or len(vg) == 0 or len(vi) == 0:
             raise ValueError("each fold needs at least two identities with two impressions each")
-        val = {n: (matchers[n](fit_rows, vg), matchers[n](fit_rows, vi)) for n in names}
-        test = {n: (matchers[n](fit_rows, tg), matchers[n](fit_rows, ti)) for n in names}
+        val, test = {}, {}
         for n in names:
-            get(n, "single").add_fold(*test[n], metrics.eer(*val[n]).threshold)
+            a, b, c, d, e = _score_sets(matchers[n], fit_rows, vg, vi, tg, ti, ta)
+            val[n], test[n] = (a, b), (c, d, e)
+        for n in names:
+            get(n, "single").add_fold(test[n][0], test[n][1], metrics.eer(*val[n]).threshold, test[n][2])
         for n, fm in (feature_level or {}).items():
-            g, i = fm(fit_rows, tg), fm(fit_rows, ti)
-            get(n, "feature").add_fold(g, i, metrics.eer(fm(fit_rows, vg), fm(fit_rows, vi)).threshold)
+            a, b, c, d, e = _score_sets(fm, fit_rows, vg, vi, tg, ti, ta)
+            get(n, "feature").add_fold(c, d, metrics.eer(a, b).threshold, e)
+        choice = choose_fusion(val, methods)
+        single = choice.names[choice.selection.chosen[0]]
+        z, thr = _validation_z(val[single], test[single])
+        vs = get("best single on validation", "val-single")
+        vs.add_fold(z[0], z[1], thr, z[2])
+        vs.choices.append({"matcher": single})
+        fused_val = (choice({n: v[0] for n, v in val.items()}), choice({n: v[1] for n, v in val.items()}))
+        z, thr = _validation_z(fused_val, [choice({n: t[k] for n, t in test.items()}) for k in range(3)])
+        res = get("greedy weighted sum", "greedy")
+        res.add_fold(z[0], z[1], thr, z[2])
+        res.choices.append(choice.describe())
         if len(names) < 2:
             continue
         for method in methods:
@@ -211,12 +272,18 @@ def evaluate_fusion(matchers: dict[str, Matcher], labels: Sequence[str], impress
                 weights = learn_weights(vgen, vimp) if rule == "weighted_sum" else None
                 thr = metrics.eer(combine(vgen, rule, weights), combine(vimp, rule, weights)).threshold
                 t0 = time.perf_counter()
-                tgen = combine(np.stack([norms[n](test[n][0]) for n in names], axis=1), rule, weights)
-                timp = combine(np.stack([norms[n](test[n][1]) for n in names], axis=1), rule, weights)
-                us = (time.perf_counter() - t0) * 1e6 / (len(tgen) + len(timp))
+                fused = [combine(np.stack([norms[n](test[n][k]) for n in names], axis=1), rule, weights)
+                         for k in range(3)]
+                us = (time.perf_counter() - t0) * 1e6 / sum(len(f) for f in fused)
                 res = get(f"{rule}/{method}", "score")
-                res.add_fold(tgen, timp, thr)
+                res.add_fold(*fused[:2], thr, fused[2])
                 res.fusion_us_per_pair.append(us)
                 if weights is not None:
                     res.weights.append({n: round(float(w), 3) for n, w in zip(names, weights, strict=True)})
+    vs = results["best single on validation"]
+    picked = {c["matcher"] for c in vs.choices}
+    if len(picked) == 1:  # the same matcher in every fold: its own raw pooled scores, identical to its row
+        same = results[picked.pop()]
+        for attr in ("genuine", "impostor", "impostor_all", "thresholds", "far", "frr"):
+            setattr(vs, attr, list(getattr(same, attr)))
     return [r.summary() for r in results.values()]
