@@ -89,7 +89,11 @@ def classify(decision: Any) -> str:
 
 
 class Daemon:
-    """The loop around one sensor, one decision function and one unlocker."""
+    """The loop around one sensor, one decision function and one unlocker.
+
+    Fusion mode passes a ``device.fusion_capture.PairedSensor`` (fingerprint, then vein) and
+    ``decide_frame=True``, so the decision function gets both captures and what was missing.
+    """
 
     def __init__(
         self,
@@ -108,6 +112,7 @@ class Daemon:
         audit: Callable[..., None] | None = None,
         on_attempt: Callable[[Attempt], None] | None = None,
         keep_history: bool = True,
+        decide_frame: bool = False,
     ) -> None:
         self.sensor_factory = sensor_factory
         self.decide = decide
@@ -123,6 +128,7 @@ class Daemon:
         self._audit_fn = audit
         self.on_attempt = on_attempt
         self.keep_history = keep_history
+        self.decide_frame = decide_frame  # fusion: decide() takes the whole (paired) Frame, not just its image
         self.stats = DaemonStats()
         self.sensor: Sensor | None = None
         self._faults_in_row = 0
@@ -230,7 +236,7 @@ class Daemon:
         captured = self.clock()
         sensor.feedback("busy")
         try:
-            decision = self.decide(frame.image)
+            decision = self.decide(frame if self.decide_frame else frame.image)
         except Exception as exc:  # fail closed: a decision that raises is a refusal, never an unlock
             log.exception("decision failed")
             return self._finish(sensor, "fault", None, f"decision failed: {exc}", math.nan, False, start, captured)

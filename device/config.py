@@ -15,6 +15,24 @@ Example ``biolock.toml``::
 
     [matching]
     security = "secure"
+
+Fusion mode (``device.modality = "fusion"``) reads two sensors and two models: ``[sensor]`` and
+``inference.model`` are the fingerprint's, ``[sensor_vein]`` and ``inference.vein_model`` the vein camera's,
+and ``matching.fusion_card`` names the fusion card (see docs/daemon.md, "Fusion mode on the device")::
+
+    [device]
+    modality = "fusion"
+
+    [sensor]
+    type = "r30x"
+    port = "/dev/ttyS0"
+
+    [sensor_vein]
+    type = "camera"
+    source = "0"
+
+    [matching]
+    fusion_card = "/etc/biolock/fusion_card.json"
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from device.errors import ConfigError
 from device.strictconfig import from_table, ranged, read_toml
 
 CONFIG_ENV = "BIOLOCK_CONFIG"
@@ -61,7 +80,8 @@ class SensorConfig:
 @dataclass(frozen=True)
 class InferenceConfig:
     type: Literal["litert", "edgetpu", "onnx"] = "litert"
-    model: Path | None = None  # model card JSON; None: the shipped default for the modality
+    model: Path | None = None  # model card JSON; None: the shipped default for the modality (fusion: the fingerprint's)
+    vein_model: Path | None = None  # fusion mode only: the vein model card; None: the shipped vein model
     num_threads: int = ranged(1, min=1, max=64)
 
 
@@ -128,6 +148,7 @@ class LoggingConfig:
 class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     sensor: SensorConfig = field(default_factory=SensorConfig)
+    sensor_vein: SensorConfig | None = None  # fusion mode only: the vein sensor ([sensor] is then the fingerprint's)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     matching: MatchingConfig = field(default_factory=MatchingConfig)
     enrol: EnrolConfig = field(default_factory=EnrolConfig)
@@ -148,7 +169,20 @@ def load_config(path: Path | None = None) -> Config:
     """Load and validate the configuration; ``None`` gives the defaults."""
     if path is None:
         return Config()
-    return from_table(Config, read_toml(path))
+    config = from_table(Config, read_toml(path))
+    check_modality_sections(config, path)
+    return config
+
+
+def check_modality_sections(config: Config, where: Path | str = "config") -> None:
+    """Fusion-only settings outside fusion mode are a mistake (a second sensor nobody reads): refuse them."""
+    if config.device.modality == "fusion":
+        return
+    stray = [name for name, value in (("[sensor_vein]", config.sensor_vein),
+                                      ("inference.vein_model", config.inference.vein_model)) if value is not None]
+    if stray:
+        raise ConfigError(f"{where}: {' and '.join(stray)} only apply to device.modality = 'fusion' "
+                          f"(it is {config.device.modality!r}); remove them or switch to fusion")
 
 
 def resolve_state_dir(explicit: Path | None, config: Config) -> Path:

@@ -21,10 +21,52 @@ MODEL_OPTION = click.option(
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 
 
+VEIN_IMAGE_OPTION = click.option(
+    "--vein-image", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+    help="Fusion mode: the vein image file (with --image for the fingerprint; a modality without a file is missing).")
+
+
+def is_fusion(app: Any) -> bool:
+    return app.config.device.modality == "fusion"
+
+
 def open_authenticator(app: Any, model: Path | None) -> Any:
+    """The single-modality Authenticator, or in fusion mode the FusionAuthenticator (``model``: the fingerprint's)."""
+    if is_fusion(app):
+        from device.fusion_pipeline import FusionAuthenticator
+
+        return FusionAuthenticator.from_config(app.config, app.state_dir, card_paths={"fingerprint": model})
     from device.pipeline import Authenticator
 
     return Authenticator.from_config(app.config, app.state_dir, card_path=model)
+
+
+def fusion_captures(app: Any, image: Path | None, vein_image: Path | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """One capture per modality: from the files given, else one paired capture (fingerprint, then vein sensor)."""
+    if image is not None or vein_image is not None:
+        captures = {"fingerprint": None if image is None else next(file_images([image])),
+                    "vein": None if vein_image is None else next(file_images([vein_image]))}
+        return captures, {m: "no image file given" for m, v in captures.items() if v is None}
+    from device.fusion_capture import fusion_sensor_factory
+
+    def prompt(name: str) -> None:
+        click.echo(f"now place your finger on the {name} sensor", err=True)
+
+    with fusion_sensor_factory(app.config, on_next=prompt)() as sensor:
+        click.echo("place your finger on the fingerprint sensor", err=True)
+        frame = sensor.capture(app.config.sensor.finger_timeout_s)
+    return dict(frame.images), dict(frame.missing)
+
+
+def decide(app: Any, auth: Any, name: str | None, image: Path | None, vein_image: Path | None) -> Any:
+    """verify (``name`` given) or identify on one capture per configured modality."""
+    if is_fusion(app):
+        captures, reasons = fusion_captures(app, image, vein_image)
+        return auth.identify(captures, reasons) if name is None else auth.verify(name, captures, reasons)
+    if vein_image is not None:
+        raise click.UsageError("--vein-image only applies in fusion mode (device.modality = 'fusion')")
+    probe = one_image(app, image)
+    return auth.identify(probe) if name is None else auth.verify(name, probe)
 
 
 def file_images(paths: Sequence[Path]) -> Iterator[Any]:
@@ -34,19 +76,22 @@ def file_images(paths: Sequence[Path]) -> Iterator[Any]:
         yield read_image(path)
 
 
-def sensor_images(config: Any, count: int | None = None) -> Iterator[Any]:
-    """Frames from the configured sensor, prompting on stderr; ``count`` None means until the caller stops."""
+def sensor_images(config: Any, count: int | None = None, *, sensor_config: Any = None,
+                  where: str = "the sensor") -> Iterator[Any]:
+    """Frames from the configured sensor (or ``sensor_config``), prompting on stderr; ``count`` None: until the
+    caller stops."""
     from device.sensors import build_sensor
 
-    with build_sensor(config.sensor) as sensor:
+    cfg = config.sensor if sensor_config is None else sensor_config
+    with build_sensor(cfg) as sensor:
         n = 0
         while count is None or n < count:
-            click.echo("place your finger on the sensor", err=True)
-            frame = sensor.capture(config.sensor.finger_timeout_s)
+            click.echo(f"place your finger on {where}", err=True)
+            frame = sensor.capture(cfg.finger_timeout_s)
             n += 1
             yield frame.image
             click.echo("lift your finger", err=True)
-            sensor.wait_until_clear(config.sensor.finger_timeout_s)
+            sensor.wait_until_clear(cfg.finger_timeout_s)
 
 
 def one_image(app: Any, image: Path | None) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from contextlib import closing
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import click
@@ -15,37 +15,112 @@ from device.commands._authcli import JSON_OPTION, MODEL_OPTION, file_images, ope
 @click.argument("name")
 @click.option("--finger", required=True, help="Which finger: left-|right- thumb, index, middle, ring or little.")
 @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Read captures from image files instead of the sensor (repeat the option).")
+              help="Read captures from image files instead of the sensor (repeat the option; fusion mode: the "
+                   "fingerprint captures).")
+@click.option("--vein-image", "vein_images", multiple=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Fusion mode: the vein captures as image files (repeat the option).")
+@click.option("--only", type=click.Choice(["fingerprint", "vein"]), default=None,
+              help="Fusion mode: enrol (or redo) just this modality; the other one stays as it is.")
 @MODEL_OPTION
 @JSON_OPTION
 @click.pass_obj
-def command(app, name: str, finger: str, images: tuple[Path, ...], model: Path | None, as_json: bool) -> None:
+def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: tuple[Path, ...],
+            only: str | None, model: Path | None, as_json: bool) -> None:
     """Enrol NAME's finger: takes enrol.captures (default 5) good, agreeing captures and stores them encrypted.
 
     Poor captures are refused with the reason, captures that disagree are asked again, and a finger already
     enrolled to someone else is refused. Nothing is stored unless everything succeeds.
 
+    In fusion mode (device.modality = "fusion") the same finger is enrolled in both modalities under NAME:
+    first the fingerprint captures ([sensor] or --image files), then the vein captures ([sensor_vein] or
+    --vein-image files). Each modality is stored when it succeeds; if the vein part fails, the fingerprint
+    stays enrolled and `--only vein` redoes just the vein.
+
     \b
     Example:
       biolock enroll alice --finger right-index
       biolock enroll alice --finger right-index --image a1.png --image a2.png --image a3.png
+      biolock enroll alice --finger right-index --image f1.png --image f2.png --vein-image v1.png --vein-image v2.png
+      biolock enroll alice --finger right-index --only vein     # fusion mode: redo the vein only
     """
     from device.pipeline import EnrolmentError
 
-    def progress(fb) -> None:
+    fusion = app.config.device.modality == "fusion"
+    if not fusion and (vein_images or only):
+        raise click.UsageError("--vein-image and --only apply in fusion mode only (device.modality = 'fusion')")
+
+    def progress(fb, modality: str | None = None) -> None:
         if not as_json:
             mark = "ok " if fb.ok else "no "
-            click.echo(f"[{fb.index}] {mark} {fb.message} ({fb.good}/{fb.needed})", err=True)
+            where = f"{modality} " if modality else ""
+            click.echo(f"[{where}{fb.index}] {mark} {fb.message} ({fb.good}/{fb.needed})", err=True)
 
+    if fusion:
+        _enrol_fusion(app, name, finger, images, vein_images, only, model, as_json, progress)
+        return
     source = file_images(images) if images else sensor_images(app.config)
     with open_authenticator(app, model) as auth, closing(source):  # closing: release the sensor at once
         result = auth.enroll(name, finger, source, on_capture=progress)
     if as_json:
-        click.echo(json.dumps({"ok": result.ok, "user": result.user, "finger": result.finger,
-                               "stored": result.stored, "attempts": result.attempts,
-                               "rejected": [list(r) for r in result.rejected], "reason": result.reason,
-                               "duplicate_of": result.duplicate_of}, sort_keys=True))
+        click.echo(json.dumps(_result_dict(result), sort_keys=True))
     if not result.ok:
         raise EnrolmentError(f"enrolment of {name} ({finger}) failed: {result.reason}")
     if not as_json:
         click.echo(f"enrolled {name} ({finger}): {result.stored} templates from {result.attempts} captures")
+
+
+def _result_dict(result) -> dict:
+    return {"ok": result.ok, "user": result.user, "finger": result.finger, "stored": result.stored,
+            "attempts": result.attempts, "rejected": [list(r) for r in result.rejected], "reason": result.reason,
+            "duplicate_of": result.duplicate_of}
+
+
+def _enrol_fusion(app, name: str, finger: str, images: tuple[Path, ...], vein_images: tuple[Path, ...],
+                  only: str | None, model: Path | None, as_json: bool, progress) -> None:
+    """Fingerprint then vein (or ``only`` one), from files when any are given, else from the two sensors."""
+    from device.pipeline import EnrolmentError
+
+    wanted = [only] if only else ["fingerprint", "vein"]
+    files = {"fingerprint": images, "vein": vein_images}
+    from_files = bool(images or vein_images)
+    if from_files:
+        lacking = [m for m in wanted if not files[m]]
+        if lacking:
+            flags = {"fingerprint": "--image", "vein": "--vein-image"}
+            raise click.UsageError(f"fusion enrolment from files needs {' and '.join(flags[m] for m in lacking)} "
+                                   "files too (or --only MODALITY to enrol one modality)")
+        extra = [m for m in files if m not in wanted and files[m]]
+        if extra:
+            raise click.UsageError(f"--only {only} but {extra[0]} files were given")
+    elif "vein" in wanted and app.config.sensor_vein is None:
+        from device.errors import ConfigError
+
+        raise ConfigError("device.modality = 'fusion' needs a [sensor_vein] section to enrol the vein from the "
+                          "sensor (or give --vein-image files)")
+    with ExitStack() as stack:
+        sources = {}
+        for m in wanted:
+            if from_files:
+                sources[m] = file_images(files[m])
+            elif m == "fingerprint":
+                sources[m] = sensor_images(app.config, where="the fingerprint sensor")
+            else:
+                sources[m] = sensor_images(app.config, sensor_config=app.config.sensor_vein,
+                                           where="the vein sensor")
+            stack.enter_context(closing(sources[m]))
+        auth = stack.enter_context(open_authenticator(app, model))
+        results = auth.enroll(name, finger, sources, on_capture=lambda m, fb: progress(fb, m))
+    failed = [m for m, r in results.items() if not r.ok]
+    if as_json:
+        click.echo(json.dumps({"ok": not failed and len(results) == len(wanted), "user": name, "finger": finger,
+                               "modalities": {m: _result_dict(r) for m, r in results.items()}}, sort_keys=True))
+    elif results:
+        for m, r in results.items():
+            if r.ok:
+                click.echo(f"enrolled {name} ({finger}, {m}): {r.stored} templates from {r.attempts} captures")
+    if failed:
+        m = failed[0]
+        kept = [k for k, r in results.items() if r.ok]
+        hint = f"; {', '.join(kept)} stayed enrolled: redo with --only {m}" if kept else ""
+        raise EnrolmentError(f"enrolment of {name} ({finger}, {m}) failed: {results[m].reason}{hint}")

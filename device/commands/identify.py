@@ -6,16 +6,24 @@ from pathlib import Path
 
 import click
 
-from device.commands._authcli import JSON_OPTION, MODEL_OPTION, one_image, open_authenticator, report_decision
+from device.commands._authcli import (
+    JSON_OPTION,
+    MODEL_OPTION,
+    VEIN_IMAGE_OPTION,
+    decide,
+    open_authenticator,
+    report_decision,
+)
 
 
 @click.command("identify")
 @click.option("--image", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Identify this image file instead of capturing from the sensor.")
+@VEIN_IMAGE_OPTION
 @MODEL_OPTION
 @JSON_OPTION
 @click.pass_obj
-def command(app, image: Path | None, model: Path | None, as_json: bool) -> None:
+def command(app, image: Path | None, vein_image: Path | None, model: Path | None, as_json: bool) -> None:
     """Find the enrolled person a capture belongs to (best score at or above the threshold).
 
     Exits 0 with the user's name when accepted, 1 when nobody matches, 2 or more on errors.
@@ -23,7 +31,8 @@ def command(app, image: Path | None, model: Path | None, as_json: bool) -> None:
     \b
     Example:
       biolock identify --image probe.png
+      biolock identify --image fp.png --vein-image vein.png   # fusion mode
     """
     with open_authenticator(app, model) as auth:
-        decision = auth.identify(one_image(app, image))
+        decision = decide(app, auth, None, image, vein_image)
     report_decision(decision, as_json)

@@ -10,7 +10,8 @@ import click
 
 @click.command("run")
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Model card JSON (default: inference.model from the config, else the shipped model).")
+              help="Model card JSON (default: inference.model from the config, else the shipped model; "
+                   "in fusion mode the fingerprint model).")
 @click.option("--user", default=None,
               help="Verify mode: the one enrolled user this device opens for (default: identify anyone enrolled).")
 @click.option("--soak", type=click.IntRange(1, 10_000_000), default=None,
@@ -24,6 +25,10 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
     Sends READY=1 to systemd once the model is loaded and the sensor is open, and WATCHDOG=1 from the loop
     when the unit sets WatchdogSec. SIGTERM finishes the attempt in progress and exits 0. A sensor that
     disappears is re-opened with backoff; nothing unlocks on any fault.
+
+    In fusion mode (device.modality = "fusion") each attempt captures the fingerprint ([sensor]) and then
+    the vein ([sensor_vein], within its finger_timeout_s) and unlocks only on an accepted fused decision;
+    a missing modality rejects unless matching.fusion_fallback is on (then it is audited).
 
     \b
     Examples:
@@ -43,20 +48,37 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
     config = app.config
     if config.matching.mode == "verify" and user is None:
         raise ConfigError("matching.mode = 'verify' needs the user the device opens for: biolock run --user NAME")
+    fusion = config.device.modality == "fusion"
     notifier = SdNotifier()
     notifier.status("loading the model")
-    auth = Authenticator.from_config(config, app.state_dir, card_path=model)
+    if fusion:
+        from device.fusion_capture import fusion_sensor_factory
+        from device.fusion_pipeline import FusionAuthenticator
+
+        sensors = fusion_sensor_factory(config)  # no [sensor_vein]: ConfigError before any model is loaded
+        auth = FusionAuthenticator.from_config(config, app.state_dir, card_paths={"fingerprint": model})
+        if user is None:
+            def decide(frame):
+                return auth.identify(frame.images, frame.missing)
+        else:
+            def decide(frame):
+                return auth.verify(user, frame.images, frame.missing)
+    else:
+        auth = Authenticator.from_config(config, app.state_dir, card_path=model)
+        decide = auth.identify if user is None else (lambda image: auth.verify(user, image))
+
+        def sensors():
+            return build_sensor(config.sensor)
     try:
         unlocker = build_unlocker(config.unlock, app.state_dir)
     except BaseException:
         auth.close()
         raise
-    decide = auth.identify if user is None else (lambda image: auth.verify(user, image))
     probe = RssProbe(every=max(1, soak // 10)) if soak else None
     stop = threading.Event()
-    daemon = Daemon(lambda: build_sensor(config.sensor), decide, unlocker, duration_ms=config.unlock.duration_ms,
+    daemon = Daemon(sensors, decide, unlocker, duration_ms=config.unlock.duration_ms,
                     notifier=notifier, stop=stop, poll_s=poll_s, max_attempts=soak, audit=auth.store.audit,
-                    on_attempt=probe, keep_history=False)
+                    on_attempt=probe, keep_history=False, decide_frame=fusion)
     restore = install_signal_handlers(stop)
     try:
         stats = daemon.run()
