@@ -75,7 +75,7 @@ def check_card_models(card: FusionCard, model_ids: Mapping[str, str], source: st
 
 
 def _missing_text(missing: Mapping[str, str]) -> str:
-    return "; ".join(f"{m} missing ({why})" for m, why in missing.items())
+    return "; ".join(f"{m} missing: {why}" for m, why in missing.items())
 
 
 class FusionAuthenticator:
@@ -171,7 +171,7 @@ class FusionAuthenticator:
         gone = _missing_text(missing)
         verdict = "match" if fused.accepted else "no match"
         if fused.fallback_used:
-            reason = f"{verdict} on {', '.join(fused.used)} alone (fusion fallback: {gone})"
+            reason = f"{verdict} on {', '.join(fused.used)} alone (fusion fallback; {gone})"
             if any(spec.thresholds is None for spec in self.card.matchers if spec.name in fused.used):
                 reason = f"{reason}; {fused.reason}"
         elif missing:
@@ -189,21 +189,27 @@ class FusionAuthenticator:
         accepted = bool(fused is not None and fused.accepted)
         score = math.nan if fused is None else float(fused.score)
         now, t = self._clock(), self._timer()
+        note = None if fused is None else fused.audit_note
+        if note is None:
+            detail = reason
+        else:  # the note first, so the 200-character audit detail always keeps it
+            why = "; ".join(f"{m}: {r}" for m, r in missing.items())
+            detail = f"{note}: {'accepted' if accepted else 'rejected'}; {why}" if fused.fallback_used else (
+                f"{note}; {why}")
         if counted and accepted:
             self.store.record_success(subject)
         elif counted:
             locked = self.store.record_failure(subject, now)
             if locked > 0:
                 reason = f"{reason}; too many failures, locked for {locked:.0f} s"
+                detail = f"{detail}; locked for {locked:.0f} s"
         stages["lockout"] = (self._timer() - t) * 1000
         latency = (self._timer() - start) * 1000
-        note = None if fused is None else fused.audit_note
         shown = user if accepted or event == "verify" else None
         decision = FusedDecision(accepted, shown, score, self.threshold if fused is None else fused.threshold,
                                  reason, latency, stages, scores={m: scores.get(m) for m in self.scorers},
                                  missing=dict(missing), fallback_used=bool(fused and fused.fallback_used),
                                  audit_note=note)
-        detail = reason if note is None else f"{note}: {'accepted' if accepted else 'rejected'}; {reason}"
         self.store.audit(event, user=shown, decision="accept" if accepted else "reject",
                          score_bucket=score_bucket(None if math.isnan(score) else score),
                          latency_ms=round(latency, 3), detail=detail[:200])

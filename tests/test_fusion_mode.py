@@ -291,7 +291,11 @@ def test_cli_enrol_verify_and_run_in_fusion_mode(fixture_models, card_file, tmp_
     r = run("verify", "alice", "--image", str(fp_dir / "0.png"), "--vein-image", str(vein_dir / "0.png"), "--json")
     assert r.exit_code == 0 and json.loads(r.output)["reason"] == "match (fused)", r.output
     r = run("verify", "alice", "--image", str(fp_dir / "0.png"))  # no vein file: missing, fallback off
-    assert r.exit_code == 1 and "vein missing (no image file given)" in r.output, r.output
+    assert r.exit_code == 1 and "vein missing: no image file given" in r.output, r.output
+    r = run("status", "--json")
+    info = json.loads(r.output)
+    assert r.exit_code == 0 and info["problems"] == [] and info["fusion"]["card"] == str(card_file), r.output
+    assert info["store"]["users"] == 1 and info["vein_model"]["model_id"].startswith("fixture-vein@")
     r = run("run", "--poll", "0.1")
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output.strip().splitlines()[-1])

@@ -29,17 +29,34 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
         "problems": [],
     }
     current: dict[str, str] = {}
-    try:
-        from device.inference import card_for
-        from device.matching import threshold_for
+    fusion = cfg.device.modality == "fusion"
+    if fusion:
+        info["sensor"] = f"{cfg.sensor.type}+{cfg.sensor_vein.type if cfg.sensor_vein else 'none'}"
+        if cfg.sensor_vein is None:
+            info["problems"].append("sensor: fusion mode needs a [sensor_vein] section for the vein sensor")
+    for modality in ("fingerprint", "vein") if fusion else (cfg.device.modality,):
+        try:
+            from device.inference import card_for
+            from device.matching import threshold_for
 
-        card = card_for(cfg.inference, cfg.device.modality, model)
-        current[card.modality] = card.model_id
-        info["model"] = {"card": str(card.path), "model_id": card.model_id, "quantization": card.quantization,
-                         "threshold": threshold_for(card.thresholds, cfg.matching.security),
-                         "trained_on": card.trained_on}
-    except BiolockError as exc:
-        info["problems"].append(f"model: {exc}")
+            path = model if modality != "vein" or not fusion else cfg.inference.vein_model
+            if fusion and modality == "vein" and path is None:
+                from models import default_card
+
+                path = default_card("vein")
+            card = card_for(cfg.inference, modality, path)
+            current[card.modality] = card.model_id
+            entry = {"card": str(card.path), "model_id": card.model_id, "quantization": card.quantization,
+                     "threshold": threshold_for(card.thresholds, cfg.matching.security),
+                     "trained_on": card.trained_on}
+            if info["model"] is None:
+                info["model"] = entry
+            else:
+                info[f"{modality}_model"] = entry
+        except BiolockError as exc:
+            info["problems"].append(f"{modality if fusion else 'model'}: {exc}")
+    if fusion:
+        info["fusion"] = _fusion_info(cfg, current, info["problems"])
     from device.store import TemplateStore
 
     try:
@@ -54,6 +71,28 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
     except BiolockError as exc:
         info["problems"].append(f"store: {exc}")
     return info
+
+
+def _fusion_info(cfg: Any, current: dict[str, str], problems: list[str]) -> dict[str, Any] | None:
+    """The fusion card in force, checked against the configured models like the daemon does at start."""
+    from device.errors import BiolockError
+    from device.fusion import fuse_decision, load_fusion_card
+    from device.fusion_pipeline import MODALITIES, check_card_models
+
+    path = cfg.matching.fusion_card
+    if path is None:
+        problems.append("fusion: matching.fusion_card is not set")
+        return None
+    try:
+        card = load_fusion_card(path, expected_matchers=MODALITIES)
+        if set(current) == set(MODALITIES):
+            check_card_models(card, current, f"fusion card {path}")
+        threshold = fuse_decision({}, card, cfg.matching.security, cfg.matching.fusion_fallback).threshold
+    except BiolockError as exc:
+        problems.append(f"fusion: {exc}")
+        return None
+    return {"card": str(path), "rule": card.rule, "weights": dict(card.weights), "threshold": threshold,
+            "fallback": cfg.matching.fusion_fallback}
 
 
 @click.command("status")
@@ -81,6 +120,14 @@ def command(app, model: Path | None, as_json: bool) -> None:
     if m:
         click.echo(f"model:      {m['model_id']} ({m['quantization']}) from {m['card']}")
         click.echo(f"security:   {info['security']} -> threshold {m['threshold']:.3f}")
+    vein = info.get("vein_model")
+    if vein:
+        click.echo(f"vein model: {vein['model_id']} ({vein['quantization']}) from {vein['card']}")
+    f = info.get("fusion")
+    if f:
+        weights = ", ".join(f"{k} {v:.2f}" for k, v in f["weights"].items())
+        click.echo(f"fusion:     {f['rule']} ({weights}) -> fused threshold {f['threshold']:.4f}, "
+                   f"fallback {'on' if f['fallback'] else 'off'}, card {f['card']}")
     s = info["store"]
     if s:
         click.echo(f"store:      {s['users']} users, {s['templates']} templates, key {s['key_id']}")
