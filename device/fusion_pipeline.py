@@ -70,8 +70,8 @@ def check_card_models(card: FusionCard, model_ids: Mapping[str, str], source: st
         configured = model_ids[spec.name]
         if spec.model is not None and spec.model != configured:
             raise FusionCardError(f"{source}: matcher {spec.name!r} was fitted on model {spec.model} but the device "
-                                  f"is configured with {configured}; build a fusion card for these models "
-                                  "(biolock train fusion-report --card) or configure the models it names")
+                                  f"is configured with {configured}; build a card for these models (biolock train "
+                                  "fusion-report --out DIR writes DIR/fusion_card.json) or configure the card's models")
 
 
 def _missing_text(missing: Mapping[str, str]) -> str:
@@ -105,7 +105,7 @@ class FusionAuthenticator:
         path = fusion_card or config.matching.fusion_card
         if path is None:
             raise ConfigError("device.modality = 'fusion' needs matching.fusion_card = the fusion card JSON "
-                              "(written by `biolock train fusion-report --card`)")
+                              "(`biolock train fusion-report --out DIR` writes DIR/fusion_card.json)")
         card = load_fusion_card(path, expected_matchers=MODALITIES)  # before loading any model: fail fast
         from device.inference import build_embedder
         from device.inference.threads import limit_runtime_threads

@@ -292,6 +292,8 @@ def test_cli_enrol_verify_and_run_in_fusion_mode(fixture_models, card_file, tmp_
     assert r.exit_code == 0 and json.loads(r.output)["reason"] == "match (fused)", r.output
     r = run("verify", "alice", "--image", str(fp_dir / "0.png"))  # no vein file: missing, fallback off
     assert r.exit_code == 1 and "vein missing: no image file given" in r.output, r.output
+    r = run("sensor", "test", "--vein", "--count", "1")  # the second sensor can be checked on its own
+    assert r.exit_code == 0 and f"opened replay:{vein_dir}" in r.output and "quality" in r.output, r.output
     r = run("status", "--json")
     info = json.loads(r.output)
     assert r.exit_code == 0 and info["problems"] == [] and info["fusion"]["card"] == str(card_file), r.output

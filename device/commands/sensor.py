@@ -19,6 +19,7 @@ _OVERRIDES = [
     click.option("--baud", type=int, default=None, help="Override sensor.baud."),
     click.option("--source", default=None, help="Override sensor.source (camera index, /dev/videoN, pipeline, file)."),
     click.option("--path", type=click.Path(path_type=Path), default=None, help="Override sensor.path (replay)."),
+    click.option("--vein", is_flag=True, help="Fusion mode: the [sensor_vein] section instead of [sensor]."),
 ]
 
 
@@ -29,17 +30,23 @@ def sensor_options(func: Any) -> Any:
 
 
 def sensor_config(app: Any, type_: str | None, port: str | None, module: str | None, baud: int | None,
-                  source: str | None, path: Path | None) -> Any:
-    """The configured [sensor] section with the command-line overrides applied (validated like the file)."""
+                  source: str | None, path: Path | None, vein: bool = False) -> Any:
+    """The configured [sensor] (``vein``: [sensor_vein]) section with the command-line overrides applied
+    (validated like the file)."""
     from device.config import SensorConfig
     from device.strictconfig import from_table
 
-    base = dataclasses.asdict(app.config.sensor)
+    section = app.config.sensor
+    if vein:
+        if app.config.sensor_vein is None:
+            raise click.UsageError("--vein needs a [sensor_vein] section in the config (fusion mode)")
+        section = app.config.sensor_vein
+    base = dataclasses.asdict(section)
     table = {k: (str(v) if isinstance(v, Path) else v) for k, v in base.items() if v is not None}
     given = {"type": type_, "port": port, "module": module, "baud": baud, "source": source,
              "path": str(path) if path else None}
     table.update({k: v for k, v in given.items() if v is not None})
-    return from_table(SensorConfig, table, "sensor")
+    return from_table(SensorConfig, table, "sensor_vein" if vein else "sensor")
 
 
 @click.group("sensor")
@@ -52,6 +59,7 @@ def command() -> None:
       biolock sensor capture --out finger.png
       biolock sensor test --count 3
       biolock sensor test --probe-baud --port /dev/ttyAMA10
+      biolock sensor test --vein          # fusion mode: the [sensor_vein] camera
     """
 
 
@@ -137,7 +145,7 @@ def test(app: Any, count: int, probe_baud: bool, timeout_s: float | None, **over
             raise SensorError(f"no answer from {cfg.port} at any baud rate 9600..115200: check power and TX/RX")
         click.echo(f"the module on {cfg.port} answers at {found} baud" +
                    ("" if found == cfg.baud else f" (configured: {cfg.baud}; set sensor.baud = {found})"))
-    modality = "vein" if cfg.type == "camera" else "fingerprint"
+    modality = "vein" if cfg.type == "camera" or overrides.get("vein") else "fingerprint"
     with build_sensor(cfg) as sensor:
         click.echo(f"opened {sensor.sensor_id}")
         for n in range(1, count + 1):
