@@ -175,8 +175,12 @@ def load_config(path: Path | None = None) -> Config:
 
 
 def check_modality_sections(config: Config, where: Path | str = "config") -> None:
-    """Fusion-only settings outside fusion mode are a mistake (a second sensor nobody reads): refuse them."""
+    """Fusion mode needs its card; fusion-only settings outside fusion mode are a mistake (a second sensor nobody
+    reads): refuse both at load, naming the file."""
     if config.device.modality == "fusion":
+        if config.matching.fusion_card is None:
+            raise ConfigError(f"{where}: device.modality = 'fusion' needs matching.fusion_card = the fusion card "
+                              "JSON (`biolock train fusion-report --out DIR` writes DIR/fusion_card.json)")
         return
     stray = [name for name, value in (("[sensor_vein]", config.sensor_vein),
                                       ("inference.vein_model", config.inference.vein_model)) if value is not None]

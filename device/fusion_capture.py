@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from device.errors import ConfigError
-from device.sensors.base import Frame, NoFingerError, Sensor, SensorError, SensorUnavailableError
+from device.sensors.base import CaptureCancelledError, Frame, NoFingerError, Sensor, SensorError, SensorUnavailableError
 
 if TYPE_CHECKING:
     from device.config import Config
@@ -105,6 +105,8 @@ class PairedSensor(Sensor):
         self.secondary.feedback("busy")
         try:
             return self.secondary.capture(self.secondary_timeout_s, cancel).image, ""
+        except CaptureCancelledError:
+            return None, f"{name} capture cancelled (stopping)"
         except NoFingerError:
             return None, f"no finger at the {name} sensor within {self.secondary_timeout_s:g} s"
         except SensorUnavailableError as exc:

@@ -205,6 +205,9 @@ def test_config_sections_for_the_second_sensor(tmp_path):
     cfg.write_text('[device]\nmodality = "fusion"\n[sensor_vein]\ntype = "camera"\nsorce = "1"\n')
     with pytest.raises(ConfigError, match="unknown key 'sensor_vein.sorce'"):
         load_config(cfg)
+    cfg.write_text('[device]\nmodality = "fusion"\n[sensor_vein]\ntype = "camera"\n')
+    with pytest.raises(ConfigError, match=f"{cfg}: device.modality = 'fusion' needs matching.fusion_card"):
+        load_config(cfg)
     cfg.write_text('[device]\nmodality = "vein"\n[sensor_vein]\ntype = "camera"\n')
     with pytest.raises(ConfigError, match=r"\[sensor_vein\] only apply to device.modality = 'fusion'"):
         load_config(cfg)
@@ -310,3 +313,48 @@ def test_run_in_fusion_mode_needs_the_vein_sensor_section(fixture_models, card_f
     r = CliRunner().invoke(main, ["--config", str(cfg), "run"])
     assert r.exit_code == 2 and "[sensor_vein]" in r.output, r.output
     assert SensorConfig().type == "replay"  # the single-sensor default is unchanged
+
+
+# --- the paired sensor alone (no models) ----------------------------------------------------------------------
+
+class FlakySensor(ReplaySensor):
+    """A vein sensor that is unplugged during its first capture, then works when opened again."""
+
+    opened_count = 0
+
+    def open(self):
+        type(self).opened_count += 1
+        super().open()
+
+    def capture(self, timeout_s, cancel=None):
+        if type(self).opened_count == 1:
+            from device.sensors.base import SensorUnavailableError
+
+            raise SensorUnavailableError("camera unplugged")
+        return super().capture(timeout_s, cancel)
+
+
+def test_paired_sensor_reports_a_lost_vein_sensor_and_reopens_it():
+    images = [np.full((8, 8), k, np.uint8) for k in (10, 20)]
+    FlakySensor.opened_count = 0
+    with PairedSensor(lambda: ReplaySensor(images), lambda: FlakySensor([np.full((4, 4), 99, np.uint8)]),
+                      secondary_timeout_s=0.1) as sensor:
+        first = sensor.capture(0.1)
+        assert first.images["vein"] is None and first.missing == {"vein": "vein sensor lost: camera unplugged"}
+        assert int(first.images["fingerprint"][0, 0]) == 10
+        second = sensor.capture(0.1)
+        assert second.missing == {} and int(second.images["vein"][0, 0]) == 99 and FlakySensor.opened_count == 2
+
+
+def test_paired_sensor_needs_the_vein_sensor_at_start_unless_fallback(tmp_path):
+    from device.sensors.base import SensorUnavailableError
+
+    primary = ReplaySensor([np.zeros((8, 8), np.uint8)])
+    absent = lambda: ReplaySensor(tmp_path / "no-camera")  # noqa: E731
+    with pytest.raises(SensorUnavailableError, match="vein sensor: cannot be opened"):
+        PairedSensor(lambda: primary, absent, secondary_timeout_s=0.1).open()
+    assert not primary.opened  # the fingerprint sensor is released again
+    with PairedSensor(lambda: ReplaySensor([np.zeros((8, 8), np.uint8)]), absent, secondary_timeout_s=0.1,
+                      require_secondary=False) as sensor:
+        frame = sensor.capture(0.1)
+    assert frame.images["vein"] is None and "cannot be opened" in frame.missing["vein"]
