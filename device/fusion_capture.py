@@ -70,7 +70,7 @@ class PairedSensor(Sensor):
         try:
             sensor = self._make_secondary()
             sensor.open()
-        except (SensorError, ConfigError) as exc:
+        except SensorError as exc:
             if sensor is not None:
                 _quiet_close(sensor)
             self._secondary_problem = f"cannot be opened: {exc}"
@@ -158,6 +158,10 @@ def fusion_sensor_factory(config: Config,
     if vein is None:
         raise ConfigError("device.modality = 'fusion' needs a [sensor_vein] section for the vein sensor "
                           "([sensor] is the fingerprint sensor); see docs/daemon.md")
+    try:  # configuration mistakes (a replay sensor without a path...) stop the start, as in single mode
+        build_sensor(vein)
+    except ConfigError as exc:
+        raise ConfigError(f"[sensor_vein]: {exc}") from exc
     return lambda: PairedSensor(lambda: build_sensor(config.sensor), lambda: build_sensor(vein),
                                 secondary_timeout_s=vein.finger_timeout_s,
                                 require_secondary=not config.matching.fusion_fallback, on_next=on_next)

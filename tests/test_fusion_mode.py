@@ -312,6 +312,10 @@ def test_run_in_fusion_mode_needs_the_vein_sensor_section(fixture_models, card_f
     cfg.write_text(f'[device]\nmodality = "fusion"\n[matching]\nfusion_card = "{card_file}"\n')
     r = CliRunner().invoke(main, ["--config", str(cfg), "run"])
     assert r.exit_code == 2 and "[sensor_vein]" in r.output, r.output
+    cfg.write_text(f'[device]\nmodality = "fusion"\n[matching]\nfusion_card = "{card_file}"\n'
+                   '[sensor_vein]\ntype = "replay"\n')
+    r = CliRunner().invoke(main, ["--config", str(cfg), "run"])
+    assert r.exit_code == 2 and "[sensor_vein]: sensor.type = 'replay' needs sensor.path" in r.output, r.output
     assert SensorConfig().type == "replay"  # the single-sensor default is unchanged
 
 
