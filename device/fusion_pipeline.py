@@ -277,7 +277,8 @@ class FusionAuthenticator:
         for user in sorted(per_user):
             scores = per_user[user]
             gone = dict(missing)
-            gone.update({m: f"no {m} templates enrolled for {user}" for m in vectors if m not in scores})
+            # no name in the reason: a refusal must not tell a stranger who is enrolled
+            gone.update({m: f"the closest enrolled person has no {m} templates" for m in vectors if m not in scores})
             fused, reason = self._decide(scores, gone)
             margin = fused.score - fused.threshold if math.isfinite(fused.score) else -math.inf
             rank = (fused.accepted, not fused.fallback_used, margin)

@@ -362,3 +362,18 @@ def test_paired_sensor_needs_the_vein_sensor_at_start_unless_fallback(tmp_path):
                       require_secondary=False) as sensor:
         frame = sensor.capture(0.1)
     assert frame.images["vein"] is None and "cannot be opened" in frame.missing["vein"]
+
+
+def test_person_enrolled_in_one_modality_only(fixture_models, card_file, state):  # noqa: F811
+    with open_auth(fixture_models, card_file, state) as auth:
+        results = auth.enroll("carol", "left-index", {"fingerprint": [finger_image(3, j) for j in range(3)]})
+        assert list(results) == ["fingerprint"] and results["fingerprint"].ok
+        d = auth.identify(captures(3, 8))  # both captured, but carol has no vein templates
+        assert not d.accepted and d.user is None and "carol" not in d.reason, d
+        d = auth.verify("carol", captures(3, 8))
+        assert not d.accepted and "vein missing: no vein templates enrolled for carol" in d.reason, d
+    with open_auth(fixture_models, card_file, state, fallback=True) as auth:
+        d = auth.identify(captures(3, 8))
+        assert d.accepted and d.user == "carol" and d.fallback_used, d
+        assert auth.store.audit_tail(1)[0].detail.startswith("fusion fallback: vein missing; decided on "
+                                                             "fingerprint alone: accepted")
