@@ -39,7 +39,10 @@ def train() -> None:
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
 @click.option("--init", "init_model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Fine-tune: start from this .keras model's weights (same architecture and config).")
-def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume, init_model) -> None:
+@click.option("--preprocessing", "preprocessing_id", default=None,
+              help="Preprocessing version (e.g. fingerprint-v1, to fine-tune an older model); default: the current "
+              "one, or the one the --init model's run recorded.")
+def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume, init_model, preprocessing_id) -> None:
     """Train an embedding model with validation EER every epoch.
 
     \b
@@ -58,7 +61,12 @@ def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume, 
     if epochs:
         overrides.setdefault("optim", {})["epochs"] = epochs
     cfg = load_train_config(config_file, preset, overrides)
-    prepared = prepare(data, modality, cache_dir=out_dir / "cache", workers=cfg.data.workers, min_impressions=2)
+    if preprocessing_id is None and init_model is not None:
+        from training.embed import run_preprocessing
+
+        preprocessing_id = run_preprocessing(Path(init_model).parent)
+    prepared = prepare(data, modality, cache_dir=out_dir / "cache", workers=cfg.data.workers, min_impressions=2,
+                       preprocessing_id=preprocessing_id)
     result = fit(cfg, prepared, out_dir, resume=resume, init_model=init_model)
     click.echo(f"best validation EER {result.best_val_eer * 100:.2f}% at epoch {result.best_epoch}; "
                f"model: {result.best_model}")
