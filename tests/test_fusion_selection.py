@@ -106,7 +106,7 @@ def test_cross_validated_headline_ignores_a_noise_matcher_end_to_end():
     fused, base = by["greedy weighted sum"], by["best single on validation"]
     assert [c["matcher"] for c in base["choices"]] == ["good", "good"]
     assert all(set(c["weights"]) == {"good"} for c in fused["choices"])
-    # the same matcher in both folds: the baseline is exactly that matcher's row
-    assert base["eer"] == by["good"]["eer"] and base["eer_all"] == by["good"]["eer_all"]
-    assert fused["eer"] == pytest.approx(by["good"]["eer"])  # fused = good alone (z-scored per fold)
-    assert by["sum/zscore"]["eer"] > fused["eer"]  # the plain sum lets the noise in
+    # nothing added in either fold: the headline and its baseline have the same (validation z-scored) test scores
+    assert fused["eer"] == pytest.approx(base["eer"]) and fused["eer_all"] == pytest.approx(base["eer_all"])
+    assert base["eer_all"] == pytest.approx(by["good"]["eer_all"], abs=0.03)  # z-scoring per fold ~ raw pooling
+    assert by["sum/zscore"]["eer_all"] > fused["eer_all"]  # the plain sum lets the noise in
