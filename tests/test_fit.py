@@ -88,6 +88,10 @@ def test_tiny_config_trains_and_writes_outputs(tiny_run):
     split = json.loads((out / "split.json").read_text())
     assert not set(split["train"]) & set(split["val"])
     assert tiny_run.best_epoch in (1, 2)
+    from training.embed import KerasEmbedder, run_preprocessing
+
+    assert run_preprocessing(out) == "vein-v1"  # export and eval read it back from the run
+    assert KerasEmbedder.load(out / "best.keras").preprocessing_id == "vein-v1"
 
 
 def test_resume_continues_from_last_checkpoint(tiny_prepared, tmp_path):

@@ -392,3 +392,21 @@ def test_unknown_or_foreign_preprocessing_id_is_refused():
         preprocess(fingerprint(), "fingerprint", preprocessing_id="fingerprint-v9")
     with pytest.raises(ImageError, match="vein-v1"):
         preprocess(fingerprint(), "fingerprint", preprocessing_id="vein-v1")
+
+
+def test_training_sets_are_prepared_and_cached_per_preprocessing_version(tmp_path):
+    from training.prepared import prepare
+
+    for ident in ("a", "b"):
+        (tmp_path / "data" / ident).mkdir(parents=True)
+        for k in range(2):
+            cv2.imwrite(str(tmp_path / "data" / ident / f"{k}.png"), fingerprint(period=8 + k, seed=k))
+    v1 = prepare(tmp_path / "data", "fingerprint", cache_dir=tmp_path / "cache", workers=1, progress=False,
+                 preprocessing_id="fingerprint-v1")
+    v2 = prepare(tmp_path / "data", "fingerprint", cache_dir=tmp_path / "cache", workers=1, progress=False)
+    assert (v1.preprocessing_id, v2.preprocessing_id) == ("fingerprint-v1", "fingerprint-v2")
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2
+    assert not np.allclose(v1.images, v2.images)
+    again = prepare(tmp_path / "data", "fingerprint", cache_dir=tmp_path / "cache", workers=1, progress=False,
+                    preprocessing_id="fingerprint-v1")
+    np.testing.assert_array_equal(again.images, v1.images)
