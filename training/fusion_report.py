@@ -198,7 +198,8 @@ def build_report(unimodal: Sequence, multimodal_pairs: Sequence[tuple[str, str, 
            + (f"; deep model {r['deep_model']}" if r.get("deep_model") else "") for r in results]
     md += ["", "## Target: fused EER below the best single matcher", "", target_table(targets), "",
            "FVC: impostor = first impression vs first impression within a test fold; all: every cross-identity "
-           "pair within a test fold (same genuine pairs). Bold: the target is missed.", "",
+           "pair within a test fold (same genuine pairs). Bold: the target is missed. 'a / b': fold 1 chose a, "
+           "fold 2 b.", "",
            "### Summary lines", "", *[f"- {x}" for x in report["summary_lines"]], "",
            "### What validation chose", "", choice_table(targets), "",
            f"Fixed scheme setting the device card's normalization (lowest mean EER on the synthetic sets): "
