@@ -108,7 +108,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "loss": {"name": "logistic"},
         "augment": {"scale_frac": 0.15},
         "data": {"val_fraction": 0.15, "test_fraction": 0.15, "val_max_identities": 120},
-        "optim": {"epochs": 30, "steps_per_epoch": 40, "batch_p": 16, "batch_k": 4, "learning_rate": 3e-3,
+        "optim": {"epochs": 60, "steps_per_epoch": 40, "batch_p": 16, "batch_k": 4, "learning_rate": 3e-3,
                   "patience": 8, "lr_patience": 3},
     },
     "ship-vein": {

@@ -17,8 +17,8 @@ import csv
 from pathlib import Path
 
 SHIP = {
-    "fingerprint": {"profiles": ("r307",), "identities": 360, "impressions": 6, "seed": 1,
-                    "preset": "ship-fingerprint", "name": "fingerprint-mobile", "version": "1.0.0"},
+    "fingerprint": {"profiles": ("r307", "optical500"), "identities": 480, "impressions": 6, "seed": 1,
+                    "preset": "ship-fingerprint", "name": "fingerprint-mobile", "version": "2.0.0"},
     "vein": {"profiles": ("roi",), "identities": 600, "impressions": 6, "seed": 1,
              "preset": "ship-vein", "name": "vein-mobile", "version": "1.0.0"},
 }
@@ -98,7 +98,7 @@ def evaluate_shipped(modality: str, card: Path, work: Path, real: Path | None = 
     embed = CardEmbedder(card)
     data = synth_data(modality, work)
     prepared = prepare(data, modality, embed.input_size, cache_dir=work / "cache", min_impressions=2,
-                       progress=False)
+                       progress=False, preprocessing_id=embed.preprocessing_id)
     test_ids = set(json.loads((work / f"run-{modality}" / "split.json").read_text())["test"])
     test = prepared.select([i for i, lab in enumerate(prepared.labels) if lab in test_ids])
     test.datasets = [f"{d} (test identities)" for d in test.datasets]
