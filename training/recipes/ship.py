@@ -2,9 +2,9 @@
 
 ``biolock train ship --out models/`` runs, per modality:
 
-1. generate the synthetic training set (fixed seed; fingerprints: 360 fingers x 6 impressions of the ``r307``
-   profile; vein: 600 fingers x 6 ``roi`` crops). Several profiles may be listed: the same fingers are then
-   rendered by each and merged into one identity, so genuine pairs cross sensors;
+1. generate the synthetic training set (fixed seed; fingerprints: 480 fingers x 6 impressions in each of the
+   ``r307`` and ``optical500`` profiles; vein: 600 fingers x 6 ``roi`` crops). With several profiles the same
+   fingers are rendered by each and merged into one identity, so genuine pairs cross sensors;
 2. ``fit`` with the ``ship-<modality>`` preset (identity-disjoint 70/15/15 split, fixed seed);
 3. ``export`` the best checkpoint: int8 + ONNX + model card, thresholds on the validation identities.
 
