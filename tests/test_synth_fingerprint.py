@@ -196,3 +196,19 @@ def test_non_empty_folder_needs_force_and_unwritable_places_are_refused(tmp_path
         generate_dataset("fingerprint", 1, 1, "capacitive96", 1, blocker / "sub", progress=False)
     m = generate_dataset("fingerprint", 1, 1, "capacitive96", 1, out, force=True, workers=1, progress=False)
     assert m.is_file() and (out / "keep.txt").read_text() == "mine"
+
+
+def test_gentle_training_profile_gives_more_contact_and_agreement_than_the_calibrated_one():
+    from device.fingerprint_ops import segment, shrink_for_work
+
+    def area(img: np.ndarray) -> float:
+        return float(segment(shrink_for_work(img)).mask.mean())
+
+    fingers = range(40, 46)
+    calibrated = [render_impression(f, k, "r307") for f in fingers for k in (1, 2)]
+    gentle = [render_impression(f, k, "r307-gentle") for f in fingers for k in (1, 2)]
+    assert np.mean([area(i) for i in gentle]) > np.mean([area(i) for i in calibrated]) + 0.05
+    agree_g = np.mean([_similarity(gentle[2 * i], gentle[2 * i + 1]) for i in range(len(fingers))])
+    agree_c = np.mean([_similarity(calibrated[2 * i], calibrated[2 * i + 1]) for i in range(len(fingers))])
+    assert agree_g > agree_c
+    assert get_profile("r307-gentle").variability == "gentle" and get_profile("r307").variability == "calibrated"

@@ -27,6 +27,7 @@ class Profile:
     noise: float  # sd of additive sensor noise, grey levels
     blur: float  # Gaussian sigma in px of the optics / skin contact spread
     description: str
+    variability: str = "calibrated"  # fingerprints: impression variability, a key of fp_impression.VARIABILITY
 
 
 PROFILES: dict[str, Profile] = {
@@ -34,6 +35,9 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile("r307", "fingerprint", 256, 288, 500, 4, "optical", 225.0, 70.0, 14.0, 1.1,  # noise: NBIS calibration
                 "ZhianTec R307 / AS608 optical module: 256x288, 500 dpi, 4 bits per pixel as uploaded"),
+        Profile("r307-gentle", "fingerprint", 256, 288, 500, 4, "optical", 225.0, 40.0, 6.0, 0.8,
+                "R307 look before the NBIS calibration (cleaner sensor, gentler impressions): a training profile",
+                "gentle"),
         Profile("optical500", "fingerprint", 400, 400, 500, 8, "optical", 215.0, 35.0, 5.0, 0.9,
                 "generic 500 dpi optical (FTIR) scanner, 400x400 (FVC-like)"),
         Profile("capacitive192", "fingerprint", 192, 192, 508, 8, "capacitive", 235.0, 70.0, 4.0, 0.7,
