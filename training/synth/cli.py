@@ -15,8 +15,8 @@ import click
 @click.option("--identities", type=int, required=True, help="Number of fingers (identities).")
 @click.option("--impressions", type=int, default=8, show_default=True, help="Images per finger.")
 @click.option("--profile", default=None,
-              help="Sensor profile: r307, optical500, capacitive192, capacitive96 (fingerprint; default r307); "
-                   "roi, camera320, camera640 (vein; default roi).")
+              help="Sensor profile: r307, r307-gentle, optical500, capacitive192, capacitive96 (fingerprint; "
+                   "default r307); roi, camera320, camera640 (vein; default roi).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same bytes.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder.")
 @click.option("--force", is_flag=True, help="Replace the synthetic set in a non-empty output folder.")
