@@ -17,6 +17,7 @@ import csv
 from pathlib import Path
 
 SHIP = {
+    # "preprocessing" may pin an older version (e.g. "fingerprint-v1"); absent: the current one
     "fingerprint": {"profiles": ("r307", "optical500"), "identities": 480, "impressions": 6, "seed": 1,
                     "preset": "ship-fingerprint", "name": "fingerprint-mobile", "version": "2.0.0"},
     "vein": {"profiles": ("roi",), "identities": 600, "impressions": 6, "seed": 1,
@@ -75,7 +76,8 @@ def ship(modality: str, out_dir: Path, work: Path, resume: bool = False) -> Path
     work = Path(work)
     data = synth_data(modality, work, spec)
     cfg = build_config(preset=spec["preset"])
-    prepared = prepare(data, modality, cache_dir=work / "cache", workers=cfg.data.workers, min_impressions=2)
+    prepared = prepare(data, modality, cache_dir=work / "cache", workers=cfg.data.workers, min_impressions=2,
+                       preprocessing_id=spec.get("preprocessing"))
     run = work / f"run-{modality}"
     done = (run / "summary.json").is_file() and (run / "best.keras").is_file()
     if not done or resume:
