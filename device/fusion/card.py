@@ -1,6 +1,7 @@
 """The fusion card: which matchers are fused, how each score is normalized, the rule, weights and thresholds.
 
-JSON (written by ``biolock train fusion-report --card``, read by the device's ``fusion`` decision mode)::
+JSON (written by ``biolock train fusion-report --out DIR`` as ``DIR/fusion_card.json``, read by the device's
+``fusion`` decision mode)::
 
     {"format": "biolock-fusion-card/1", "name": "fingerprint+vein",
      "rule": "weighted_sum",                      # weighted_sum | sum | max | min
