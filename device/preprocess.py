@@ -111,10 +111,8 @@ def preprocess(image: np.ndarray, modality: str, size: tuple[int, int] | None = 
     prep_id = check_preprocessing_id(modality, preprocessing_id)
     out_size = _check_size(size) if size is not None else input_size(modality)
     grey = to_grey_u8(np.asarray(image))
-    if prep_id == "fingerprint-v1":
-        picture, quality = preprocess_fingerprint_v1(grey, out_size)
-    elif modality == "fingerprint":
-        picture, quality = preprocess_fingerprint(grey, out_size)
+    if modality == "fingerprint":
+        picture, quality = preprocess_fingerprint(grey, out_size, prep_id)
     else:
         picture, quality = preprocess_vein(grey, out_size)
     picture = np.nan_to_num(np.clip(picture, 0.0, 1.0), nan=0.0).astype(np.float32, copy=False)
@@ -124,13 +122,9 @@ def preprocess(image: np.ndarray, modality: str, size: tuple[int, int] | None = 
 # --- fingerprint ------------------------------------------------------------------------------------------------
 
 
-def preprocess_fingerprint(grey: np.ndarray, size: tuple[int, int] = FINGERPRINT_INPUT) -> tuple[np.ndarray, Quality]:
-    """fingerprint-v2: a fixed-scale window of the finger, ridges ``FP2_RIDGE_PERIOD`` px apart.
-
-    Why fixed scale: squeezing whole fingers of any size into 96 px (v1) leaves too few pixels per ridge for
-    minutiae, and makes the scale depend on how much finger touched the sensor. Normalizing the ridge period
-    also evens out sensor resolution (500 vs 569 dpi) and is robust to it being unknown.
-    """
+def preprocess_fingerprint(grey: np.ndarray, size: tuple[int, int] = FINGERPRINT_INPUT,
+                           version: str = "fingerprint-v2") -> tuple[np.ndarray, Quality]:
+    """Segment and score a uint8 grey fingerprint, then cut the model input the ``version`` asks for."""
     blank = np.full(size, params.FP_BACKGROUND, np.float32)
     failed = basic_checks(grey, bright_reason="too bright")
     if failed is not None:
@@ -140,33 +134,33 @@ def preprocess_fingerprint(grey: np.ndarray, size: tuple[int, int] = FINGERPRINT
     quality = _fingerprint_quality(seg)
     if not seg.mask.any():
         return blank, quality
-    to_grey = grey.shape[0] / work.shape[0]
-    period = fp.ridge_period(work, seg.mask) * to_grey
+    if version == "fingerprint-v1":
+        return _whole_finger(work, seg.mask, size), quality
+    return _ridge_scaled_window(grey, work, seg.mask, size), quality
+
+
+def _ridge_scaled_window(grey: np.ndarray, work: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """fingerprint-v2: a fixed-scale window of the finger, ridges ``FP2_RIDGE_PERIOD`` px apart.
+
+    Why fixed scale: squeezing whole fingers of any size into 96 px (v1) leaves too few pixels per ridge for
+    minutiae, and makes the scale depend on how much finger touched the sensor. Normalizing the ridge period
+    also evens out sensor resolution (500 vs 569 dpi) and is robust to it being unknown.
+    """
+    period = fp.ridge_period(work, mask) * grey.shape[0] / work.shape[0]
     scale = params.FP2_RIDGE_PERIOD / float(np.clip(period, params.FP2_MIN_PERIOD, params.FP2_MAX_PERIOD))
     scaled = fp.rescale(grey.astype(np.float32), scale)
-    mask = cv2.resize(seg.mask.astype(np.uint8), (scaled.shape[1], scaled.shape[0]),
-                      interpolation=cv2.INTER_NEAREST).astype(bool)
-    normalized = fp.normalize_contrast(scaled, mask, sigma=params.FP_NORM_SIGMA)
-    return fp.crop_centred(normalized, fp.centroid(mask), size, params.FP_BACKGROUND), quality
+    scaled_mask = cv2.resize(mask.astype(np.uint8), (scaled.shape[1], scaled.shape[0]),
+                             interpolation=cv2.INTER_NEAREST).astype(bool)
+    normalized = fp.normalize_contrast(scaled, scaled_mask, sigma=params.FP_NORM_SIGMA)
+    return fp.crop_centred(normalized, fp.centroid(scaled_mask), size, params.FP_BACKGROUND)
 
 
-def preprocess_fingerprint_v1(grey: np.ndarray,
-                              size: tuple[int, int] = FINGERPRINT_INPUT) -> tuple[np.ndarray, Quality]:
-    """fingerprint-v1: segment, score, crop, normalize and fit the whole finger into ``size``."""
-    blank = np.full(size, params.FP_BACKGROUND, np.float32)
-    failed = basic_checks(grey, bright_reason="too bright")
-    if failed is not None:
-        return _fallback(grey, size, blank), failed
-    work = fp.shrink_for_work(grey)
-    seg = fp.segment(work)
-    quality = _fingerprint_quality(seg)
-    top, bottom, left, right = fp.bounding_box(seg.mask)
-    crop = work[top:bottom, left:right]
-    mask = seg.mask[top:bottom, left:right]
-    if not mask.any():
-        return blank, quality
-    normalized = fp.normalize_contrast(crop, mask, sigma=params.FP_NORM_SIGMA)
-    return fp.fit_into(normalized, size, params.FP_BACKGROUND), quality
+def _whole_finger(work: np.ndarray, mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """fingerprint-v1: crop to the finger, normalize and fit all of it into ``size``."""
+    top, bottom, left, right = fp.bounding_box(mask)
+    normalized = fp.normalize_contrast(work[top:bottom, left:right], mask[top:bottom, left:right],
+                                       sigma=params.FP_NORM_SIGMA)
+    return fp.fit_into(normalized, size, params.FP_BACKGROUND)
 
 
 def _fingerprint_quality(seg: fp.Segmentation) -> Quality:
