@@ -113,3 +113,17 @@ def test_eer_loss_and_offline_triplets_run(tiny_prepared, tmp_path):
         cfg = build_config({"loss": {"name": loss, "triplets_per_batch": 4}, "optim": {"epochs": 1}}, preset="tiny")
         res = fit(cfg, tiny_prepared, tmp_path / loss, progress=False)
         assert np.isfinite(res.history[0]["loss"])
+
+
+def test_cosface_trains_and_resumes_with_its_proxies(tiny_prepared, tmp_path):
+    from training.fit import fit
+
+    cfg = build_config({"loss": {"name": "cosface", "margin": 0.2, "scale": 16.0}, "optim": {"epochs": 1}},
+                       preset="tiny")
+    first = fit(cfg, tiny_prepared, tmp_path / "cf", progress=False)
+    assert np.isfinite(first.history[0]["loss"]) and first.history[0]["loss"] > 0
+    more = build_config({"loss": {"name": "cosface", "margin": 0.2, "scale": 16.0}, "optim": {"epochs": 2}},
+                        preset="tiny")
+    res = fit(more, tiny_prepared, tmp_path / "cf", resume=True, progress=False)
+    assert [r["epoch"] for r in res.history] == [1, 2]
+    assert (tmp_path / "cf" / "best.keras").is_file()

@@ -6,6 +6,7 @@ import pytest
 tf = pytest.importorskip("tensorflow")
 
 from training.losses import (  # noqa: E402
+    CosFaceLoss,
     EERLoss,
     batch_hard_triplet_loss,
     contrastive_loss,
@@ -144,3 +145,43 @@ def test_bad_loss_arguments():
         EERLoss(target_fmr=1.5)
     with pytest.raises(ValueError):
         EERLoss(temperature=0)
+
+
+def _cosface_with_proxies(margin=0.3, scale=10.0):
+    """Identities 5 and 9 (labels need not be 0..C-1) with proxies along x and y."""
+    loss = CosFaceLoss([9, 5, 5, 9], embedding_size=2, margin=margin, scale=scale)
+    loss.proxies.assign(np.array([[1, 0], [0, 1]], np.float32))  # columns: identity 5 -> x, identity 9 -> y
+    return loss
+
+
+def test_cosface_known_value():
+    loss = _cosface_with_proxies(margin=0.3, scale=10.0)
+    v = float(loss(tf.constant([5]), unit([1, 0])))  # cos to own proxy 1, to the other 0
+    expected = -np.log(np.exp(10 * (1 - 0.3)) / (np.exp(10 * (1 - 0.3)) + np.exp(0.0)))
+    assert v == pytest.approx(expected, rel=1e-3)  # float32 softmax
+    # the margin is charged even when the embedding sits on its proxy
+    assert v > float(_cosface_with_proxies(margin=0.0, scale=10.0)(tf.constant([5]), unit([1, 0])))
+
+
+def test_cosface_falls_as_embeddings_move_to_their_identity():
+    loss = _cosface_with_proxies()
+    labels = tf.constant([5, 9])
+    values = [float(loss(labels, unit(angle_vec(90 - a), angle_vec(a)))) for a in (10, 40, 70, 90)]
+    assert all(b < a for a, b in zip(values, values[1:], strict=False)), values
+
+
+def test_cosface_gradient_reaches_the_proxies():
+    loss = _cosface_with_proxies()
+    with tf.GradientTape() as tape:
+        value = loss(tf.constant([5, 9]), unit(angle_vec(30), angle_vec(60)))
+    (grad,) = tape.gradient(value, loss.trainable_variables)
+    assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+
+
+def test_cosface_bad_arguments():
+    with pytest.raises(ValueError, match="identities"):
+        make_loss("cosface")
+    with pytest.raises(ValueError, match="two"):
+        CosFaceLoss([3, 3], embedding_size=4)
+    with pytest.raises(ValueError, match="margin"):
+        CosFaceLoss([1, 2], embedding_size=4, margin=1.5)

@@ -87,7 +87,7 @@ def fit(
     from training.augment import AugmentParams
     from training.batches import PKSampler, TripletSampler, split_identities
     from training.embed import KerasEmbedder
-    from training.losses import EERLoss, make_loss
+    from training.losses import EERLoss
     from training.mining import mine_triplets
     from training.nets import build_model
 
@@ -117,11 +117,9 @@ def fit(
         optimizer = keras.optimizers.AdamW(cfg.optim.learning_rate, weight_decay=cfg.optim.weight_decay)
         if init_model is not None:  # fine-tuning: start from a trained model's weights (same architecture)
             model.set_weights(KerasEmbedder.load(Path(init_model)).model.get_weights())
-        optimizer.build(model.trainable_variables)
-    loss_fn = make_loss(
-        cfg.loss.name, cfg.loss.margin, temperature=cfg.loss.temperature, min_temperature=cfg.loss.min_temperature,
-        decay=cfg.loss.temperature_decay, target_fmr=cfg.loss.target_fmr,
-    ) if cfg.loss.name == "eer" else make_loss(cfg.loss.name, cfg.loss.margin)
+        loss_fn = _make_loss(cfg, train_set.labels)  # in scope: CosFace's proxies are variables too
+        variables = model.trainable_variables + list(getattr(loss_fn, "trainable_variables", []))
+        optimizer.build(variables)
 
     offline = cfg.loss.name == "triplet"
     if offline:
@@ -149,10 +147,10 @@ def fit(
             emb = model(x, training=True)
             loss = loss_fn(y, emb)
             scaled = loss / replicas
-        grads = tape.gradient(scaled, model.trainable_variables)
-        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, model.trainable_variables, strict=False)]
+        grads = tape.gradient(scaled, variables)
+        grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables, strict=False)]
         grads, _ = tf.clip_by_global_norm(grads, 5.0)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=False))
+        optimizer.apply_gradients(zip(grads, variables, strict=False))
         return loss
 
     def train_step(batch):
@@ -163,7 +161,8 @@ def fit(
 
     state = {"epoch": 0, "best_eer": 1.0, "best_epoch": -1, "since_best": 0, "since_lr": 0,
              "lr": cfg.optim.learning_rate, "history": []}
-    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    extra = {"proxies": loss_fn.proxies} if cfg.loss.name == "cosface" else {}  # they resume with the model
+    ckpt = tf.train.Checkpoint(model=model, optimizer=optimizer, **extra)
     ckpt_dir = out_dir / "ckpt"
     if resume:
         state = _restore(ckpt, ckpt_dir, state)
@@ -227,6 +226,19 @@ def fit(
         "preprocessing": prepared.preprocessing_id,
     })
     return result
+
+
+def _make_loss(cfg: TrainConfig, train_labels):
+    from training.losses import make_loss
+
+    lc = cfg.loss
+    if lc.name == "eer":
+        return make_loss("eer", lc.margin, temperature=lc.temperature, min_temperature=lc.min_temperature,
+                         decay=lc.temperature_decay, target_fmr=lc.target_fmr)
+    if lc.name == "cosface":
+        return make_loss("cosface", lc.margin, identities=train_labels, embedding_size=cfg.model.embedding_size,
+                         scale=lc.scale, seed=cfg.seed)
+    return make_loss(lc.name, lc.margin)
 
 
 def _arch_kwargs(cfg: TrainConfig) -> dict:

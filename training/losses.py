@@ -217,11 +217,56 @@ class EERLoss:
         return _nan_to_zero(loss)
 
 
-LOSSES = ("triplet", "batch_hard", "semi_hard", "eer", "contrastive", "logistic")
+class CosFaceLoss:
+    """Large-margin cosine loss over the training identities (see the module docstring).
+
+    ``identities`` are the training labels (any ints); the proxies are one ``tf.Variable`` that the training loop
+    must optimise with the model (:attr:`trainable_variables`). Create it inside the distribution strategy's scope.
+    """
+
+    def __init__(self, identities, embedding_size: int, margin: float = 0.35, scale: float = 30.0, seed: int = 1):
+        import numpy as np
+
+        ids = np.unique(np.asarray(identities, dtype=np.int64))
+        if ids.size < 2:
+            raise ValueError("CosFace needs at least two training identities")
+        if ids.min() < 0:
+            raise ValueError("identity labels must be >= 0")
+        if not 0.0 <= margin < 1.0 or scale <= 0:
+            raise ValueError(f"CosFace needs 0 <= margin < 1 and scale > 0, got margin {margin}, scale {scale}")
+        lookup = np.full(int(ids.max()) + 1, -1, np.int32)
+        lookup[ids] = np.arange(ids.size, dtype=np.int32)
+        self.classes = int(ids.size)
+        self.margin, self.scale = float(margin), float(scale)
+        self._lookup = tf.constant(lookup)
+        init = np.random.default_rng(seed).normal(0.0, 1.0, (int(embedding_size), self.classes)).astype(np.float32)
+        self.proxies = tf.Variable(init, name="cosface_proxies")
+
+    @property
+    def trainable_variables(self) -> list:
+        return [self.proxies]
+
+    def __call__(self, labels, embeddings):
+        classes = tf.gather(self._lookup, tf.cast(labels, tf.int32))  # -1 (not a training identity) -> all-zero row
+        cos = tf.matmul(embeddings, tf.math.l2_normalize(self.proxies, axis=0))
+        onehot = tf.one_hot(classes, self.classes, dtype=cos.dtype)
+        logits = self.scale * (cos - self.margin * onehot)
+        return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(onehot, logits))
 
 
-def make_loss(name: str, margin: float = 0.2, **eer_kwargs):
-    """A loss callable ``(labels, embeddings) -> scalar`` by name (see :data:`LOSSES`)."""
+LOSSES = ("triplet", "batch_hard", "semi_hard", "eer", "contrastive", "logistic", "cosface")
+
+
+def make_loss(name: str, margin: float = 0.2, *, identities=None, embedding_size: int | None = None,
+              scale: float = 30.0, seed: int = 1, **eer_kwargs):
+    """A loss callable ``(labels, embeddings) -> scalar`` by name (see :data:`LOSSES`).
+
+    ``cosface`` also needs the training ``identities`` and the ``embedding_size`` (its proxies are learned).
+    """
+    if name == "cosface":
+        if identities is None or embedding_size is None:
+            raise ValueError("the cosface loss needs the training identities and the embedding size")
+        return CosFaceLoss(identities, embedding_size, margin, scale, seed)
     simple = {
         "triplet": partial(triplet_loss, margin=margin),
         "batch_hard": partial(batch_hard_triplet_loss, margin=margin),
