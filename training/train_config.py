@@ -25,7 +25,7 @@ from typing import Any, Literal
 from device.errors import ConfigError
 from device.strictconfig import from_table, ranged, read_toml
 
-LossName = Literal["triplet", "batch_hard", "semi_hard", "eer", "contrastive", "logistic"]
+LossName = Literal["triplet", "batch_hard", "semi_hard", "eer", "contrastive", "logistic", "cosface"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,9 @@ class ModelSection:
 @dataclass(frozen=True)
 class LossSection:
     name: LossName = "batch_hard"
-    margin: float = ranged(0.2, min=0.0, max=4.0, doc="triplet margin on squared distance; pair margin")
+    margin: float = ranged(0.2, min=0.0, max=4.0, doc="triplet margin on squared distance; pair margin; "
+                                                        "cosface: cosine margin (< 1)")
+    scale: float = ranged(30.0, min=1.0, max=128.0, doc="cosface: logit scale")
     temperature: float = ranged(0.1, min=1e-4, max=10.0, doc="EERLoss initial temperature")
     min_temperature: float = ranged(0.01, min=1e-5, max=10.0)
     temperature_decay: float = ranged(0.85, min=0.1, max=1.0, doc="per epoch")
