@@ -127,3 +127,14 @@ def test_cosface_trains_and_resumes_with_its_proxies(tiny_prepared, tmp_path):
     res = fit(more, tiny_prepared, tmp_path / "cf", resume=True, progress=False)
     assert [r["epoch"] for r in res.history] == [1, 2]
     assert (tmp_path / "cf" / "best.keras").is_file()
+
+
+def test_select_on_fmr100_picks_the_epoch_with_the_lowest_validation_fnmr_at_fmr_1_percent(tiny_prepared, tmp_path):
+    from training.fit import fit
+
+    cfg = build_config({"optim": {"epochs": 3, "select_on": "fmr100", "patience": 5}}, preset="tiny")
+    res = fit(cfg, tiny_prepared, tmp_path / "sel", progress=False)
+    scores = [r["val_fmr100"] for r in res.history]
+    assert res.best_epoch == 1 + int(np.argmin(scores))  # first epoch wins ties
+    with pytest.raises(ConfigError, match="select_on"):
+        build_config({"optim": {"select_on": "auc"}}, preset="tiny")

@@ -190,9 +190,10 @@ def fit(
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_eer": val["eer"], "val_fmr100": val["fmr100"],
                "lr": state["lr"], "temperature": temperature, "seconds": round(time.monotonic() - t0, 2)}
         state["history"].append(row)
-        improved = val["eer"] < state["best_eer"] - 1e-6
+        score = val[cfg.optim.select_on]  # what picks the best epoch, cuts the LR and stops early
+        improved = score < state.get("best_score", state["best_eer"]) - 1e-6
         if improved:
-            state.update(best_eer=val["eer"], best_epoch=epoch + 1, since_best=0, since_lr=0)
+            state.update(best_score=score, best_eer=val["eer"], best_epoch=epoch + 1, since_best=0, since_lr=0)
             _atomic_keras_save(model, out_dir / "best.keras")
         else:
             state["since_best"] += 1

@@ -72,6 +72,9 @@ class OptimSection:
     lr_factor: float = ranged(0.5, min=0.01, max=0.99)
     patience: int = ranged(8, min=1, max=1000, doc="early stopping: epochs without val EER gain")
     weight_decay: float = ranged(1e-4, min=0.0, max=1.0)
+    # the validation metric that picks the best epoch, cuts the LR and stops early: the EER, or FNMR at FMR 1 %
+    # (for fine-tuning towards the low-FMR operating points the device decides at)
+    select_on: Literal["eer", "fmr100"] = "eer"
 
 
 @dataclass(frozen=True)
