@@ -32,7 +32,7 @@ def train() -> None:
               help="Training config TOML (see docs/training.md); keys override its preset.")
 @click.option("--preset", default=None, help="tiny, default, ship-fingerprint or ship-vein.")
 @click.option("--loss", default=None, help="Override loss.name (triplet, batch_hard, semi_hard, eer, contrastive, "
-              "logistic).")
+              "logistic, cosface).")
 @click.option("--epochs", type=int, default=None, help="Override optim.epochs.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fit"),
               show_default=True, help="Run folder: checkpoints, best.keras, curves.png, history.json.")
