@@ -111,13 +111,33 @@ def test_agreeing_subset_leaves_out_the_stray_capture():
     assert agreeing_subset(caps[:0], 0.9, 3) == []
 
 
+def test_agreeing_subset_keeps_a_chain_of_placements():
+    # three placements along the finger: the two ends do not match each other, both match the middle one
+    caps = np.stack([[np.cos(a), np.sin(a), 0.0] for a in np.deg2rad([0.0, 20.0, 40.0])]).astype(np.float32)
+    assert pairwise(caps)[0, 2] < 0.9 < pairwise(caps)[0, 1]
+    assert agreeing_subset(caps, 0.9, 3) == [0, 1, 2]
+
+
+def _connected(group, agree):
+    seen, todo = {group[0]}, [group[0]]
+    while todo:
+        i = todo.pop()
+        for j in group:
+            if j not in seen and agree[i, j]:
+                seen.add(j)
+                todo.append(j)
+    return seen == set(group)
+
+
 @settings(max_examples=40, deadline=None)
 @given(unit_rows(1, 10), st.floats(-1, 1), st.integers(1, 10))
-def test_agreeing_subset_is_mutually_agreeing(rows, threshold, size):
+def test_agreeing_subset_is_one_connected_group(rows, threshold, size):
     group = agreeing_subset(rows, threshold, size)
     assert 1 <= len(group) <= size
-    m = pairwise(rows)
-    assert all(m[i, j] >= threshold for i in group for j in group if i != j)
+    agree = pairwise(rows) >= threshold
+    assert _connected(group, agree)
+    if len(group) > 1:  # every kept capture matches another kept capture
+        assert all(any(agree[i, j] for j in group if j != i) for i in group)
 
 
 def test_vectorized_identify_handles_a_large_gallery():

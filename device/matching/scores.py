@@ -89,26 +89,34 @@ def pairwise(embeddings: np.ndarray) -> np.ndarray:
 
 
 def agreeing_subset(embeddings: np.ndarray, threshold: float, size: int) -> list[int]:
-    """Enrolment agreement: indices of up to ``size`` captures whose every pair scores >= ``threshold``.
+    """Enrolment agreement: indices of up to ``size`` captures that form one connected group at ``threshold``.
 
-    Greedy largest-clique search over the agreement graph (a handful of captures, so it is instant): seeds are
-    tried from the best-connected capture down, so one stray finger among the captures is left out rather than
-    deciding which group is kept. Returns the largest group found, sorted; a single capture agrees with itself.
+    Every kept capture scores >= ``threshold`` with at least one other kept capture and the group's agreement
+    graph is connected. Why not every pair: several templates are stored precisely because placements differ, and
+    two captures of opposite edges of a finger need not match each other, only the captures between them. A
+    different finger still gets in only through a false match at the enrolment threshold (the card's FMR 1/1,000),
+    and a stray capture that matches nothing is left out. Grown greedily from each seed, best-connected first,
+    always adding the capture with the most links into the group; the largest group wins. Returns it sorted; a
+    single capture agrees with itself.
     """
     e = np.asarray(embeddings, dtype=np.float32)
     n = e.shape[0]
     if n == 0 or size < 1:
         return []
     agree = pairwise(e) >= threshold
-    order = sorted(range(n), key=lambda i: (-int(agree[i].sum()), i))
+    np.fill_diagonal(agree, False)
+    degree = agree.sum(axis=1)
+    order = sorted(range(n), key=lambda i: (-int(degree[i]), i))
     best: list[int] = []
     for seed in order:
         group = [seed]
-        for j in order:
-            if len(group) >= size:
+        while len(group) < size:
+            links = agree[:, group].sum(axis=1)
+            links[group] = 0
+            candidates = [j for j in order if links[j] > 0]
+            if not candidates:
                 break
-            if j != seed and all(agree[j, k] for k in group):
-                group.append(j)
+            group.append(max(candidates, key=lambda j: int(links[j])))  # ties: the better-connected capture
         if len(group) > len(best):
             best = group
         if len(best) >= size:
