@@ -18,7 +18,7 @@ from pathlib import Path
 
 SHIP = {
     # "preprocessing" may pin an older version (e.g. "fingerprint-v1"); absent: the current one
-    "fingerprint": {"profiles": ("r307", "optical500"), "identities": 480, "impressions": 6, "seed": 1,
+    "fingerprint": {"profiles": ("r307", "optical500"), "identities": 1000, "impressions": 6, "seed": 1,
                     "preset": "ship-fingerprint", "name": "fingerprint-mobile", "version": "2.0.0"},
     "vein": {"profiles": ("roi",), "identities": 600, "impressions": 6, "seed": 1,
              "preset": "ship-vein", "name": "vein-mobile", "version": "1.0.0"},
