@@ -68,9 +68,9 @@ class OptimSection:
     batch_k: int = ranged(4, min=2, max=64, doc="impressions per identity per batch")
     learning_rate: float = ranged(2e-3, min=1e-7, max=1.0)
     min_learning_rate: float = ranged(1e-5, min=0.0, max=1.0)
-    lr_patience: int = ranged(3, min=1, max=1000, doc="epochs without val EER gain before LR is cut")
+    lr_patience: int = ranged(3, min=1, max=1000, doc="epochs without a gain in select_on before LR is cut")
     lr_factor: float = ranged(0.5, min=0.01, max=0.99)
-    patience: int = ranged(8, min=1, max=1000, doc="early stopping: epochs without val EER gain")
+    patience: int = ranged(8, min=1, max=1000, doc="early stopping: epochs without a gain in select_on")
     weight_decay: float = ranged(1e-4, min=0.0, max=1.0)
     # the validation metric that picks the best epoch, cuts the LR and stops early: the EER, or FNMR at FMR 1 %
     # (for fine-tuning towards the low-FMR operating points the device decides at)
