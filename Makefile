@@ -12,7 +12,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[device,train,dev,peers,jetson]'
+	$(BIN)/pip install --quiet -e '.[device,minutiae,train,dev,peers,jetson]'
 	touch $(STAMP)
 
 test: $(STAMP)

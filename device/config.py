@@ -91,6 +91,8 @@ class MatchingConfig:
     mode: Literal["identify", "verify"] = "identify"
     fusion_card: Path | None = None
     fusion_fallback: bool = False  # fusion mode: accept on one modality when the other is missing (audited)
+    minutiae: Literal["auto", "nbis", "off"] = "auto"  # fingerprints: fuse a minutiae matcher (device.minutiae)
+    minutiae_card: Path | None = None  # default: <model card>_minutiae.json beside the model card
 
 
 @dataclass(frozen=True)

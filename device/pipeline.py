@@ -28,12 +28,16 @@ import numpy as np
 
 from device.config import Config, EnrolConfig
 from device.errors import BiolockError, ConfigError, ModelError
+from device.imageio import to_grey_u8
 from device.inference import Embedder, build_embedder
-from device.matching import accept, agreeing_subset, identify, threshold_for, verify_score
+from device.matching import accept, agreeing_subset, connected_group, identify, threshold_for, verify_score
+from device.minutiae import MINUTIAE_MODALITY, MinutiaeCheck, MinutiaeError, pack_template
+from device.minutiae.pairing import Templates, user_templates
 from device.preprocess import preprocess
 from device.store.audit import score_bucket
 
 IDENTIFY_SUBJECT = "*identify*"
+SHORTLIST = 8  # identify with minutiae: how many users (best cosines first) get minutiae comparisons
 DISAGREE = "captures disagree: place the same finger again"
 FINGERS = tuple(f"{side}-{digit}" for side in ("left", "right")
                 for digit in ("thumb", "index", "middle", "ring", "little"))
@@ -104,15 +108,22 @@ class Authenticator:
 
     def __init__(self, embedder: Embedder, store: Any, *, modality: str, security: str = "balanced",
                  enrol: EnrolConfig | None = None, clock: Callable[[], float] = time.time,
-                 timer: Callable[[], float] = time.perf_counter) -> None:
+                 timer: Callable[[], float] = time.perf_counter, minutiae: MinutiaeCheck | None = None) -> None:
         card = embedder.card
         if card.modality != modality:
             raise ModelError(f"{card.path}: a {card.modality} model cannot serve modality {modality!r}")
+        if minutiae is not None and modality != "fingerprint":
+            raise ConfigError(f"minutiae fusion serves fingerprints, not {modality}")
         self.embedder, self.store, self.modality = embedder, store, modality
         self.card = card
         self.security = security
-        self.threshold = threshold_for(card.thresholds, security)
-        self.agreement_threshold = threshold_for(card.thresholds, "convenient")
+        self.minutiae = minutiae
+        # With minutiae, decisions are on the fused score (the minutiae card's thresholds); users enrolled without
+        # minutiae templates are still decided on the embedding alone at the model card's threshold.
+        self.embedding_threshold = threshold_for(card.thresholds, security)
+        self.threshold = minutiae.threshold(security) if minutiae else self.embedding_threshold
+        self.agreement_threshold = (minutiae.threshold("convenient") if minutiae
+                                    else threshold_for(card.thresholds, "convenient"))
         self.enrol_config = enrol or EnrolConfig()
         self._clock, self._timer = clock, timer
 
@@ -134,8 +145,10 @@ class Authenticator:
             embedder.close()
             raise
         try:
+            from device.minutiae.setup import minutiae_from_config
+
             return cls(embedder, store, modality=modality, security=config.matching.security, enrol=config.enrol,
-                       clock=clock)
+                       clock=clock, minutiae=minutiae_from_config(config, embedder))
         except BaseException:
             embedder.close()
             store.close()
@@ -144,6 +157,13 @@ class Authenticator:
     @property
     def model_id(self) -> str:
         return self.embedder.model_id
+
+    @property
+    def matcher_name(self) -> str:
+        """What decides: the embedding model alone, or it fused with a minutiae backend."""
+        if self.minutiae is None:
+            return self.model_id
+        return f"{self.model_id} + {self.minutiae.matcher.template_id}"
 
     # --- stages ---------------------------------------------------------------------------------------------
 
@@ -171,8 +191,41 @@ class Authenticator:
             self.store.audit(event, user=user, decision="error", detail=f"model fault: {exc}"[:200])
             raise
 
+    def _minutiae_of(self, image: np.ndarray, stages: dict[str, float]) -> tuple[bytes | None, str | None]:
+        """The capture's minutiae template when minutiae are on: (template, None) or (None, why there is none)."""
+        if self.minutiae is None:
+            return None, None
+        t = self._timer()
+        try:
+            template = self.minutiae.matcher.extract(to_grey_u8(np.asarray(image)))
+            pack_template(template)  # too long for the store is a poor capture too
+        except MinutiaeError as exc:
+            return None, str(exc)
+        finally:
+            stages["minutiae"] = (self._timer() - t) * 1000
+        return template, None
+
+    def _galleries(self, stages: dict[str, float]) -> Templates:
+        t = self._timer()
+        emb = self.store.gallery(self.modality, self.model_id)
+        mnt = self.store.gallery(MINUTIAE_MODALITY, self.minutiae.matcher.template_id) if self.minutiae else None
+        stages["store"] = (self._timer() - t) * 1000
+        return Templates(emb, mnt)
+
+    def _user_score(self, user: str, vector: np.ndarray, probe: bytes | None, galleries: Templates,
+                    stages: dict[str, float]) -> tuple[float, float]:
+        """(score, threshold) of one user: fused with minutiae when both sides have them, else the embedding's."""
+        t = self._timer()
+        cosines, minutiae = user_templates(galleries, user, vector)
+        if self.minutiae is None or probe is None or minutiae is None:
+            result = (float(cosines.max()) if cosines.size else -1.0, self.embedding_threshold)
+        else:
+            result = (self.minutiae.best(cosines, probe, minutiae, self.threshold), self.threshold)
+        stages["match"] = stages.get("match", 0.0) + (self._timer() - t) * 1000
+        return result
+
     def _finish(self, event: str, subject: str, user: str | None, score: float, reason: str, accepted: bool,
-                counted: bool, start: float, stages: dict[str, float]) -> Decision:
+                counted: bool, start: float, stages: dict[str, float], threshold: float | None = None) -> Decision:
         """Decide, update lockout counters, audit; the Decision carries the time up to the decision."""
         now, t = self._clock(), self._timer()
         if counted and accepted:
@@ -183,8 +236,8 @@ class Authenticator:
                 reason = f"{reason}; too many failures, locked for {locked:.0f} s"
         stages["lockout"] = (self._timer() - t) * 1000
         latency = (self._timer() - start) * 1000
-        decision = Decision(accepted, user if accepted or event == "verify" else None, score, self.threshold,
-                            reason, latency, stages)
+        decision = Decision(accepted, user if accepted or event == "verify" else None, score,
+                            self.threshold if threshold is None else threshold, reason, latency, stages)
         self.store.audit(event, user=user if event == "verify" or accepted else None,
                          decision="accept" if accepted else "reject", score_bucket=score_bucket(
                              None if math.isnan(score) else score), latency_ms=round(latency, 3), detail=reason[:200])
@@ -204,8 +257,17 @@ class Authenticator:
             return self._finish("verify", name, name, math.nan, f"locked out: try again in {math.ceil(left)} s",
                                 False, False, start, stages)
         vector, problem = self._probe_audited("verify", name, image, stages)
-        if vector is None:
-            return self._finish("verify", name, name, math.nan, problem or "poor capture", False, False, start, stages)
+        probe, why = self._minutiae_of(image, stages) if vector is not None else (None, None)
+        if vector is None or why is not None:
+            return self._finish("verify", name, name, math.nan, problem or why or "poor capture", False, False,
+                                start, stages)
+        if self.minutiae is not None:
+            galleries = self._galleries(stages)
+            if name in galleries.embedding.users:
+                score, threshold = self._user_score(name, vector, probe, galleries, stages)
+                ok = accept(score, threshold)
+                return self._finish("verify", name, name, score, "match" if ok else "no match", ok, True, start,
+                                    stages, threshold)
         t = self._timer()
         templates = self.store.user_templates(name, self.modality, self.model_id)
         stages["store"] = (self._timer() - t) * 1000
@@ -229,9 +291,12 @@ class Authenticator:
             return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan,
                                 f"locked out: try again in {math.ceil(left)} s", False, False, start, stages)
         vector, problem = self._probe_audited("identify", None, image, stages)
-        if vector is None:
-            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, problem or "poor capture", False,
-                                False, start, stages)
+        probe, why = self._minutiae_of(image, stages) if vector is not None else (None, None)
+        if vector is None or why is not None:
+            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, problem or why or "poor capture",
+                                False, False, start, stages)
+        if self.minutiae is not None:
+            return self._identify_fused(vector, probe, start, stages)
         t = self._timer()
         gallery = self.store.gallery(self.modality, self.model_id)
         stages["store"] = (self._timer() - t) * 1000
@@ -244,6 +309,22 @@ class Authenticator:
         ok = accept(best[0].score, self.threshold)
         return self._finish("identify", IDENTIFY_SUBJECT, best[0].user if ok else None, best[0].score,
                             "match" if ok else "no match", ok, True, start, stages)
+
+    def _identify_fused(self, vector: np.ndarray, probe: bytes | None, start: float,
+                        stages: dict[str, float]) -> Decision:
+        """1:N with minutiae: the users with the best cosines are compared by fused score; best margin wins."""
+        galleries = self._galleries(stages)
+        t = self._timer()
+        shortlist = identify(vector, galleries.embedding.matrix, galleries.embedding.users, top=SHORTLIST)
+        stages["match"] = (self._timer() - t) * 1000
+        if not shortlist:
+            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, "nobody enrolled", False, False,
+                                start, stages)
+        scored = [(c.user, *self._user_score(c.user, vector, probe, galleries, stages)) for c in shortlist]
+        user, score, threshold = max(scored, key=lambda r: (r[1] - r[2], r[0]))
+        ok = accept(score, threshold)
+        return self._finish("identify", IDENTIFY_SUBJECT, user if ok else None, score, "match" if ok else "no match",
+                            ok, True, start, stages, threshold)
 
     def stale_users(self) -> list[str]:
         """Users whose templates belong to another model: listed for re-enrolment, never matched."""
@@ -259,6 +340,8 @@ class Authenticator:
             raise EnrolmentError(f"unknown finger {finger!r}; choose one of: {', '.join(FINGERS)}")
         need, limit = self.enrol_config.captures, self.enrol_config.max_attempts
         good: list[np.ndarray] = []  # every usable capture, by attempt number in ``good_at``
+        good_min: list[bytes] = []  # their minutiae templates (when minutiae are on)
+        pair_scores = np.zeros((0, 0))  # fused scores between good captures (when minutiae are on)
         good_at: list[int] = []
         group: list[int] = []  # the largest set of mutually agreeing captures so far
         rejected: list[tuple[int, str]] = []
@@ -271,13 +354,16 @@ class Authenticator:
         for image in images:
             attempts += 1
             vector, problem = self._probe(image, {})
-            if vector is None:
-                rejected.append((attempts, problem or "poor capture"))
-                tell(attempts, False, problem or "poor capture")
+            template, why = self._minutiae_of(image, {}) if vector is not None else (None, None)
+            if vector is None or why is not None:
+                rejected.append((attempts, problem or why or "poor capture"))
+                tell(attempts, False, problem or why or "poor capture")
             else:
                 good.append(vector)
                 good_at.append(attempts)
-                group = agreeing_subset(np.stack(good), self.agreement_threshold, need)
+                if template is not None:
+                    good_min.append(template)
+                group, pair_scores = self._agreeing(good, good_min, need, pair_scores)
                 if len(good) - 1 in group or len(good) == 1:
                     tell(attempts, True, "good capture: lift and place again" if len(group) < need else "done")
                 else:
@@ -291,15 +377,36 @@ class Authenticator:
             reason = f"only {len(group)} of {need} agreeing good captures after {attempts} attempts"
             self.store.audit("enrol", user=name, decision="failed", detail=reason[:200])
             return EnrolResult(False, name, finger, 0, attempts, rejected, reason)
-        good = [good[i] for i in group]
-        matrix = np.stack(good)
+        matrix = np.stack([good[i] for i in group])
         other = self._duplicate_of(name, matrix)
         if other is not None:
             reason = "this finger is already enrolled to another user"
             self.store.audit("enrol", user=name, decision="duplicate", detail=reason)
             return EnrolResult(False, name, finger, 0, attempts, rejected, reason, duplicate_of=other)
-        self.store.enroll(name, finger, self.modality, self.model_id, list(matrix))  # atomic; audits itself
-        return EnrolResult(True, name, finger, len(good), attempts, rejected)
+        with self.store.batch():  # embeddings and minutiae together or not at all
+            self.store.enroll(name, finger, self.modality, self.model_id, list(matrix))  # audits itself
+            if self.minutiae is not None:
+                self.store.enroll(name, finger, MINUTIAE_MODALITY, self.minutiae.matcher.template_id,
+                                  [pack_template(good_min[i]) for i in group])
+        return EnrolResult(True, name, finger, len(group), attempts, rejected)
+
+    def _agreeing(self, good: list[np.ndarray], good_min: list[bytes], need: int,
+                  pair_scores: np.ndarray) -> tuple[list[int], np.ndarray]:
+        """The connected group of captures: by cosine alone, or by fused pair score when minutiae are on.
+
+        With minutiae, ``pair_scores`` holds the fused scores of the earlier captures and grows by the newest
+        one's row, so each capture costs one minutiae comparison per earlier capture, not all pairs again.
+        """
+        if self.minutiae is None:
+            return agreeing_subset(np.stack(good), self.agreement_threshold, need), pair_scores
+        n = len(good)
+        grown = np.full((n, n), -np.inf)
+        grown[:n - 1, :n - 1] = pair_scores
+        if n > 1:
+            cosines = np.stack(good[:-1]) @ good[-1]
+            fused = self.minutiae.fused(cosines, self.minutiae.compare_all(good_min[-1], good_min[:-1]))
+            grown[n - 1, :n - 1] = grown[:n - 1, n - 1] = fused
+        return connected_group(grown >= self.agreement_threshold, need), grown
 
     def _duplicate_of(self, name: str, matrix: np.ndarray) -> str | None:
         """Another user any capture matches at the operating threshold (1:N duplicate check), else None."""

@@ -239,3 +239,8 @@ train.add_command(_fusion_report)
 from training.softbio.cli import softbio as _softbio  # noqa: E402
 
 train.add_command(_softbio)
+
+# Minutiae fusion card (the device's embedding + minutiae decision).
+from training.minutiae_card import minutiae_card as _minutiae_card  # noqa: E402
+
+train.add_command(_minutiae_card)

@@ -67,6 +67,10 @@ class FusionCard:
     def weight_vector(self) -> list[float]:
         return [float(self.weights[m.name]) for m in self.matchers]
 
+    def weight_vector_for(self, names: Sequence[str]) -> list[float]:
+        """Weights in the order of ``names`` (callers that stack scores in their own order)."""
+        return [float(self.weights[n]) for n in names]
+
     def to_dict(self) -> dict:
         return {
             "format": FORMAT,

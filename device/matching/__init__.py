@@ -5,6 +5,7 @@ from device.matching.fusion import FusionFn, get_rule, normalize, register
 from device.matching.scores import (
     Candidate,
     agreeing_subset,
+    connected_group,
     cosine_scores,
     identify,
     identify_scores,
@@ -15,4 +16,5 @@ from device.matching.scores import (
 __all__ = [
     "SECURITY_KEYS", "Candidate", "FusionFn", "accept", "cosine_scores", "get_rule", "identify", "identify_scores",
     "normalize", "pairwise", "register", "threshold_for", "verify_score", "agreeing_subset",
+    "connected_group",
 ]

@@ -100,10 +100,20 @@ def agreeing_subset(embeddings: np.ndarray, threshold: float, size: int) -> list
     single capture agrees with itself.
     """
     e = np.asarray(embeddings, dtype=np.float32)
-    n = e.shape[0]
+    if e.shape[0] == 0:
+        return []
+    return connected_group(pairwise(e) >= threshold, size)
+
+
+def connected_group(agree: np.ndarray, size: int) -> list[int]:
+    """``agreeing_subset`` on a precomputed (n, n) boolean agreement matrix (any pair score, e.g. a fused one)."""
+    agree = np.array(agree, dtype=bool)
+    n = agree.shape[0]
     if n == 0 or size < 1:
         return []
-    agree = pairwise(e) >= threshold
+    if agree.shape != (n, n):
+        raise ValueError(f"an agreement matrix must be square, got {agree.shape}")
+    agree = agree & agree.T
     np.fill_diagonal(agree, False)
     degree = agree.sum(axis=1)
     order = sorted(range(n), key=lambda i: (-int(degree[i]), i))
