@@ -167,7 +167,7 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
         echo(f"sensor: emulated R307 on {emu.port} ({'57600 baud' if real_baud else 'unthrottled'}), "
              "driven by the real R30x driver")
         auth = stack.enter_context(Authenticator.from_config(config, Path(state_dir), card_path=card))
-        echo(f"model: {auth.model_id} (threshold {auth.threshold:.3f} at security '{config.matching.security}')")
+        echo(f"matcher: {auth.matcher_name} (threshold {auth.threshold:.3f} at security '{config.matching.security}')")
         unlocker, lock = stack.enter_context(emulated_lock(Path(state_dir), work, echo))
         summary = DemoSummary(enrolled=[], lock="emulated lock controller" if lock is not None else "none")
 

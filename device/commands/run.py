@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import click
@@ -65,6 +66,8 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
                 return auth.verify(user, frame.images, frame.missing)
     else:
         auth = Authenticator.from_config(config, app.state_dir, card_path=model)
+        logging.getLogger("biolock.daemon").info("deciding with %s at threshold %.4f (%s)", auth.matcher_name,
+                                                 auth.threshold, config.matching.security)
         decide = auth.identify if user is None else (lambda image: auth.verify(user, image))
 
         def sensors():

@@ -49,6 +49,8 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
             entry = {"card": str(card.path), "model_id": card.model_id, "quantization": card.quantization,
                      "threshold": threshold_for(card.thresholds, cfg.matching.security),
                      "trained_on": card.trained_on}
+            if not fusion:
+                entry["minutiae"] = _minutiae_info(cfg, card)
             if info["model"] is None:
                 info["model"] = entry
             else:
@@ -95,6 +97,21 @@ def _fusion_info(cfg: Any, current: dict[str, str], problems: list[str]) -> dict
             "fallback": cfg.matching.fusion_fallback}
 
 
+def _minutiae_info(cfg: Any, card: Any) -> dict[str, Any]:
+    """Whether decisions fuse a minutiae matcher (and at which threshold), or why the embedding decides alone."""
+    from device.errors import BiolockError
+    from device.minutiae.setup import resolve
+
+    try:
+        check, why = resolve(cfg, card.path, card.model_id)
+    except BiolockError as exc:
+        return {"in_use": False, "problem": str(exc)}
+    if check is None:
+        return {"in_use": False, "why_not": why}
+    return {"in_use": True, "backend": check.matcher.template_id, "card": str(check.card_path),
+            "weights": dict(check.card.weights), "threshold": check.threshold(cfg.matching.security)}
+
+
 @click.command("status")
 @MODEL_OPTION
 @JSON_OPTION
@@ -120,6 +137,12 @@ def command(app, model: Path | None, as_json: bool) -> None:
     if m:
         click.echo(f"model:      {m['model_id']} ({m['quantization']}) from {m['card']}")
         click.echo(f"security:   {info['security']} -> threshold {m['threshold']:.3f}")
+        mn = m.get("minutiae")
+        if mn and mn["in_use"]:
+            click.echo(f"minutiae:   {mn['backend']} fused with the model ({mn['card']}) -> fused threshold "
+                       f"{mn['threshold']:.4f}")
+        elif mn:
+            click.echo(f"minutiae:   off ({mn.get('why_not') or mn.get('problem')})")
     vein = info.get("vein_model")
     if vein:
         click.echo(f"vein model: {vein['model_id']} ({vein['quantization']}) from {vein['card']}")

@@ -26,19 +26,28 @@ def default_card_path(model_card: Path) -> Path:
 
 def minutiae_from_config(config: Config, embedder: Embedder) -> MinutiaeCheck | None:
     """The configured minutiae check, or None (off, not fingerprints, or ``auto`` without what it needs)."""
+    check, why = resolve(config, embedder.card.path, embedder.model_id)
+    if check is None and why:
+        log.debug("minutiae off: %s", why)
+    elif check is not None:
+        log.debug("minutiae on: %s fused with %s (%s)", check.matcher.template_id, embedder.model_id, check.card_path)
+    return check
+
+
+def resolve(config: Config, model_card: Path, model_id: str) -> tuple[MinutiaeCheck | None, str | None]:
+    """(the check, None) or (None, why the embedding decides alone); errors when a named backend cannot run."""
     mode = config.matching.minutiae
-    if mode == "off" or config.device.modality != "fingerprint":
-        return None
-    card_path = config.matching.minutiae_card or default_card_path(embedder.card.path)
-    kind = "nbis" if mode == "auto" else mode
-    if mode == "auto":
-        problem = available(kind) or (None if Path(card_path).is_file() else f"no minutiae card at {card_path}")
-        if problem:
-            log.info("minutiae off: %s", problem)
-            return None
-        try:
-            return load_minutiae_check(kind, Path(card_path), embedder.model_id)
-        except BiolockError as exc:
-            log.warning("minutiae off: %s", exc)
-            return None
-    return load_minutiae_check(kind, Path(card_path), embedder.model_id)
+    if mode == "off":
+        return None, "matching.minutiae = off"
+    if config.device.modality != "fingerprint":
+        return None, f"minutiae serve fingerprints, not {config.device.modality}"
+    card_path = Path(config.matching.minutiae_card or default_card_path(model_card))
+    if mode != "auto":
+        return load_minutiae_check(mode, card_path, model_id), None
+    problem = available("nbis") or (None if card_path.is_file() else f"no minutiae card at {card_path}")
+    if problem:
+        return None, problem
+    try:
+        return load_minutiae_check("nbis", card_path, model_id), None
+    except BiolockError as exc:
+        return None, str(exc)
