@@ -245,3 +245,14 @@ def test_enrolment_is_all_or_nothing_across_embeddings_and_minutiae(fused_auth, 
         fused_auth.enroll("alice", "right-index", [print_of(0, k) for k in range(6)])
     assert not fused_auth.store.has_user("alice")
     assert fused_auth.store.gallery("fingerprint", fused_auth.model_id).users == []
+
+
+def test_the_shipped_minutiae_card_fits_the_shipped_model():
+    """A model re-shipped without refitting its minutiae card fails here, not silently on a board."""
+    from models import default_card
+
+    card = load_card(default_card("fingerprint"))
+    check = load_minutiae_check("nbis", default_card_path(card.path), card.model_id)
+    t = {level: check.threshold(level) for level in ("convenient", "balanced", "secure")}
+    assert t["convenient"] < t["balanced"] <= t["secure"]
+    assert check.card.extra["metrics"]["fit"]["fused"]["impostor_pairs"] >= 100_000
