@@ -60,6 +60,8 @@ run mkdir -p "$PREFIX" "$CONF_DIR"
 run python3 -m venv "$PREFIX/.venv"
 run "$PREFIX/.venv/bin/pip" install --quiet --upgrade pip
 run "$PREFIX/.venv/bin/pip" install --quiet "$SRC[$EXTRAS]"
+# The minutiae matcher (docs/minutiae.md) where nbis-py has a wheel for this board; without it the embedding decides.
+run "$PREFIX/.venv/bin/pip" install --quiet "$SRC[minutiae]" || echo "nbis-py not available here: minutiae off"
 if [ ! -e "$CONF_DIR/biolock.toml" ]; then
     echo "+ write $CONF_DIR/biolock.toml"
     if [ "$DRY" -eq 0 ]; then

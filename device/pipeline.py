@@ -409,7 +409,7 @@ class Authenticator:
         return connected_group(grown >= self.agreement_threshold, need), grown
 
     def _duplicate_of(self, name: str, matrix: np.ndarray) -> str | None:
-        """Another user any capture matches at the operating threshold (1:N duplicate check), else None."""
+        """Another user any capture matches at the embedding's operating threshold (1:N duplicate check), else None."""
         gallery = self.store.gallery(self.modality, self.model_id)
         users = list(gallery.users)
         if not users:
@@ -420,7 +420,7 @@ class Authenticator:
         others, sub = [u for u, k in zip(users, keep, strict=True) if k], np.asarray(gallery.matrix)[keep]
         for vector in matrix:
             best = identify(vector, sub, others, top=1)
-            if best and accept(best[0].score, self.threshold):
+            if best and accept(best[0].score, self.embedding_threshold):
                 return best[0].user
         return None
 

@@ -256,3 +256,11 @@ def test_the_shipped_minutiae_card_fits_the_shipped_model():
     t = {level: check.threshold(level) for level in ("convenient", "balanced", "secure")}
     assert t["convenient"] < t["balanced"] <= t["secure"]
     assert check.card.extra["metrics"]["fit"]["fused"]["impostor_pairs"] >= 100_000
+
+
+def test_the_same_finger_cannot_be_enrolled_to_a_second_user_with_minutiae_on(fused_auth):
+    """The duplicate check compares cosines with the model card's threshold, not the fused one."""
+    assert fused_auth.enroll("alice", "right-index", [print_of(0, k) for k in range(6)]).ok
+    again = fused_auth.enroll("mallory", "left-index", [print_of(0, k) for k in range(6)])
+    assert not again.ok and again.duplicate_of == "alice"
+    assert not fused_auth.store.has_user("mallory")
