@@ -124,8 +124,8 @@ def rates(genuine: np.ndarray, impostor: np.ndarray, thresholds: dict[str, float
 def fit_card(fit: ScoredSet, models: dict[str, str]):
     """Choose normalization and weights on ``fit`` (FNMR at FMR 1e-4, then EER) and set the thresholds."""
     from device.fusion import FusionCard, MatcherSpec, combine, fit_normalizer
-    from device.fusion.card import THRESHOLD_KEYS
     from training import metrics
+    from training.fusion.card_builder import fmr_thresholds
     from training.fusion.scores import simplex_grid
 
     names = ["fingerprint", "minutiae"]
@@ -141,15 +141,12 @@ def fit_card(fit: ScoredSet, models: dict[str, str]):
                 best = (key, method, norms, w, ng, ni)
     _, method, norms, w, ng, ni = best
 
-    def thresholds(impostor: np.ndarray) -> dict[str, float]:
-        return {k: metrics.threshold_at_fmr(impostor, float(k)) for k in THRESHOLD_KEYS}
-
     fused_imp = combine(ni, "weighted_sum", w)
     matchers = tuple(MatcherSpec(name=n, modality="fingerprint", normalizer=norms[n], model=models[n],
-                                 thresholds=thresholds(ni[:, k])) for k, n in enumerate(names))
+                                 thresholds=fmr_thresholds(ni[:, k])) for k, n in enumerate(names))
     weights = {n: float(x) for n, x in zip(names, w / w.sum(), strict=True)}
     return FusionCard(name="fingerprint+minutiae", rule="weighted_sum", matchers=matchers, weights=weights,
-                      thresholds=thresholds(fused_imp), extra={"normalization": method})
+                      thresholds=fmr_thresholds(fused_imp), extra={"normalization": method})
 
 
 def measure(card, scored: ScoredSet) -> dict:

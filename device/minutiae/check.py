@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from device.fusion import FusionCard, FusionCardError, combine, load_fusion_card
-from device.matching.decision import SECURITY_KEYS
+from device.matching.decision import threshold_for
 from device.minutiae.base import MinutiaeError, MinutiaeMatcher, open_matcher
 
 MATCHERS = ("fingerprint", "minutiae")
@@ -34,10 +34,7 @@ class MinutiaeCheck:
 
     def threshold(self, security: str) -> float:
         """The fused-score threshold for a security level (a pair of captures at that FMR)."""
-        key = SECURITY_KEYS.get(security)
-        if key is None:
-            raise FusionCardError(f"security level {security!r} is not one of {', '.join(SECURITY_KEYS)}")
-        return float(self.card.thresholds[key])
+        return threshold_for(self.card.thresholds, security)
 
     def fused(self, cosine: np.ndarray | float, minutiae: np.ndarray | float) -> np.ndarray:
         """Fused scores of pairs; NaN in either input gives -inf (fail closed)."""

@@ -20,6 +20,11 @@ from training import metrics
 from training.fusion.scores import learn_weights, validation_pairs
 
 
+def fmr_thresholds(impostor: np.ndarray) -> dict[str, float]:
+    """A card's thresholds: the lowest score at FMR 1e-3, 1e-4 and 2e-5 of these impostor scores."""
+    return {k: metrics.threshold_at_fmr(impostor, float(k)) for k in THRESHOLD_KEYS}
+
+
 def _cos(e: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     e = e / np.maximum(np.linalg.norm(e, axis=1, keepdims=True), 1e-12)
     return np.einsum("ij,ij->i", e[pairs[:, 0]], e[pairs[:, 1]])
@@ -38,11 +43,8 @@ def build_card(embeddings: dict[str, np.ndarray], models: dict[str, str | None],
     weights = learn_weights(ng, ni) if rule == "weighted_sum" else np.full(len(names), 1.0 / len(names))
     fg, fi = combine(ng, rule, weights), combine(ni, rule, weights)
 
-    def thresholds(impostor: np.ndarray) -> dict[str, float]:
-        return {k: metrics.threshold_at_fmr(impostor, float(k)) for k in THRESHOLD_KEYS}
-
     matchers = tuple(
-        MatcherSpec(name=n, modality=n, normalizer=norms[n], model=models.get(n), thresholds=thresholds(ni[:, k]))
+        MatcherSpec(name=n, modality=n, normalizer=norms[n], model=models.get(n), thresholds=fmr_thresholds(ni[:, k]))
         for k, n in enumerate(names)
     )
     single = {n: metrics.eer(*raw[n]).eer for n in names}
@@ -54,7 +56,7 @@ def build_card(embeddings: dict[str, np.ndarray], models: dict[str, str | None],
     w = {n: float(x) for n, x in zip(names, weights, strict=True)}
     total = sum(w.values())
     w = {n: v / total for n, v in w.items()}
-    return FusionCard(name="+".join(names), rule=rule, matchers=matchers, weights=w, thresholds=thresholds(fi),
+    return FusionCard(name="+".join(names), rule=rule, matchers=matchers, weights=w, thresholds=fmr_thresholds(fi),
                       extra=extra)
 
 
