@@ -8,6 +8,7 @@ types, and errors name the dotted key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 import typing
@@ -38,6 +39,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib lets the codec error escape
+        raise ConfigError(f"{path}: not valid UTF-8 at byte {exc.start}; a config file must be UTF-8 text") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file is a directory: {path}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
 
@@ -109,6 +114,8 @@ def _convert(hint: Any, value: Any, key: str, meta: Any) -> Any:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key} must be a number, got {value!r}")
+        if not math.isfinite(value):  # NaN passes every range check (all comparisons are false): refuse it here
+            raise ConfigError(f"{key} = {value} is not allowed: it must be a finite number (not nan or inf)")
         return _check_range(float(value), key, meta)
     if hint is str:
         if not isinstance(value, str):
