@@ -82,9 +82,12 @@ class TfliteEmbedder:
         from ai_edge_litert.interpreter import Interpreter
 
         check_tflite_file(path)
+        from device.nativelog import quiet_native
+
         try:
-            self.interp = Interpreter(model_path=str(path), num_threads=num_threads)
-            self.interp.allocate_tensors()
+            with quiet_native("litert"):  # the XNNPACK notice is C++ on fd 2
+                self.interp = Interpreter(model_path=str(path), num_threads=num_threads)
+                self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{path}: LiteRT cannot load this model: {exc}") from exc
         self.path = Path(path)

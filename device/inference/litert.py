@@ -16,6 +16,7 @@ import numpy as np
 from device.errors import ModelError
 from device.inference.base import Embedder, dequantize, quantize
 from device.inference.card import ModelCard, TensorSpec
+from device.nativelog import quiet_native
 
 
 def interpreter_class() -> type:
@@ -70,10 +71,11 @@ class LiteRTEmbedder(Embedder):
         self.num_threads = num_threads
         interpreter = interpreter_class()
         try:
-            self._interp = interpreter(
-                model_path=str(card.model_path), num_threads=num_threads, experimental_delegates=delegates or None
-            )
-            self._interp.allocate_tensors()
+            with quiet_native("litert"):  # the XNNPACK notice is C++ on fd 2, printed by allocate_tensors()
+                self._interp = interpreter(
+                    model_path=str(card.model_path), num_threads=num_threads, experimental_delegates=delegates or None
+                )
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"{card.model_path}: LiteRT cannot load this model: {exc}") from exc
         inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
