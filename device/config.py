@@ -138,6 +138,7 @@ class UnlockConfig:
     duration_ms: int = ranged(3000, min=100, max=60_000)
     serial: SerialUnlockConfig = field(default_factory=SerialUnlockConfig)
     gpio: GpioUnlockConfig = field(default_factory=GpioUnlockConfig)
+    none: bool = False  # `biolock run` refuses to start with no lock configured unless this says so on purpose
 
 
 @dataclass(frozen=True)
