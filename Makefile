@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo lint bench clean
+.PHONY: venv test demo lint bench clean arm64-check
 
 venv: $(STAMP)
 
@@ -30,3 +30,8 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+
+# The emulated board check (docs/boards.md): needs root on a Debian/Ubuntu host; not part of `make test`.
+# ARM64_FLAGS="--target trixie" (Python 3.13) or "--target jammy" (Ubuntu 22.04 / JetPack 6, Python 3.10).
+arm64-check:
+	nice -n 10 bash deploy/arm64/check.sh $(ARM64_FLAGS)

@@ -89,7 +89,7 @@ def test_nbis_scores_the_same_finger_above_other_fingers(nbis):
     impostors = [nbis.compare(a, o) for o in others]
     assert genuine > max(impostors)
     assert nbis.compare(a, b) == nbis.compare(a, b)  # deterministic
-    assert nbis.template_id.startswith("nbis-py@") and available("nbis") is None
+    assert nbis.template_id.startswith(("nbis-py@", "nbis-python@")) and available("nbis") is None
 
 
 def test_nbis_refuses_blank_and_malformed_captures(nbis):

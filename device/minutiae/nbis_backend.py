@@ -24,7 +24,8 @@ def missing() -> str | None:
     try:
         import nbis  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - a broken native wheel raises OSError, not ImportError
-        return f"nbis-py is not installed ({type(exc).__name__}: {exc}); install it with pip install '.[minutiae]'"
+        return (f"nbis (nbis-py / nbis-python) does not load ({type(exc).__name__}: {exc}); install it with pip "
+                "install '.[minutiae]' (nbis-python's aarch64 wheels need glibc >= 2.38: docs/boards.md)")
     return None
 
 
@@ -39,7 +40,12 @@ class NbisMatcher:
         self._nbis = nbis
         self._extractor = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
             min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=None))
-        self.template_id = f"nbis-py@{metadata.version('nbis-py')}/iso19794-2"
+        self.distribution, version = installed_distribution()
+        # nbis-py writes ISO/IEC 19794-2:2005, nbis-python 2011: a template is only comparable within one format,
+        # so the id names both (nbis-py's id keeps its original spelling: cards fitted on it stay valid).
+        self._fmt = "2005" if hasattr(nbis.Minutiae, "to_iso_19794_2_2005") else "2011"
+        suffix = "" if self.distribution == "nbis-py" else f":{self._fmt}"
+        self.template_id = f"{self.distribution}@{version}/iso19794-2{suffix}"
         self._load = functools.lru_cache(maxsize=4096)(self._load_uncached)
 
     def extract(self, grey: np.ndarray) -> bytes:
@@ -55,16 +61,26 @@ class NbisMatcher:
             raise MinutiaeError(f"minutiae extraction failed: {type(exc).__name__} {exc}".strip()) from None
         if not found.get():
             raise MinutiaeError("no minutiae found: press the finger flat on the sensor")
-        return bytes(found.to_iso_19794_2_2005())
+        return bytes(getattr(found, f"to_iso_19794_2_{self._fmt}")())
 
     def _load_uncached(self, template: bytes):
         try:
-            return self._extractor.load_iso_19794_2_2005(template)
+            return getattr(self._extractor, f"load_iso_19794_2_{self._fmt}")(template)
         except Exception as exc:  # noqa: BLE001
             raise MinutiaeError(f"damaged minutiae template: {type(exc).__name__} {exc}".strip()) from None
 
     def compare(self, a: bytes, b: bytes) -> float:
         return float(self._load(bytes(a)).compare(self._load(bytes(b))))
+
+
+def installed_distribution() -> tuple[str, str]:
+    """(distribution, version) providing ``import nbis``: nbis-py (x86_64) or nbis-python (aarch64 wheels)."""
+    for dist in ("nbis-py", "nbis-python"):
+        try:
+            return dist, metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return "nbis", "unknown"
 
 
 def open_backend() -> NbisMatcher:
