@@ -15,6 +15,13 @@ Why it is built this way:
   already seen runs to the end (its signal and audit are never cut in half), then the loop exits.
 - A sensor that disappears (unplugged, no answer three times in a row) is closed and re-opened with exponential
   backoff while the process stays up; systemd sees STATUS= lines and, with WatchdogSec, pings from this loop.
+- READY=1 goes out once the model and store are loaded (the caller built them), before the sensor opens: a
+  missing sensor is a state shown in STATUS=, not a start that never ends.
+- The unlocker's health is checked every ``health_every_s`` while idle (the serial lock re-opens its port then).
+  An unhealthy unlocker makes the daemon degraded (STATUS=degraded: why); degraded for ``max_degraded_s`` in a
+  row, the loop stops with ``stats.degraded`` set and ``biolock run`` exits non-zero, so systemd restarts it.
+- Only a grant that actually drives something counts as unlocked: with no lock configured (NullUnlocker,
+  ``opens_door = False``) an accept logs ``unlocked=False``.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ class DaemonStats:
     unlock_failures: int = 0
     reopens: int = 0
     open_failures: int = 0
+    degraded: str = ""  # set when the loop stopped because the unlocker stayed unhealthy for max_degraded_s
     history: list[Attempt] = field(default_factory=list, repr=False)
 
 
@@ -113,6 +121,8 @@ class Daemon:
         on_attempt: Callable[[Attempt], None] | None = None,
         keep_history: bool = True,
         decide_frame: bool = False,
+        health_every_s: float = 5.0,
+        max_degraded_s: float | None = 300.0,
     ) -> None:
         self.sensor_factory = sensor_factory
         self.decide = decide
@@ -132,6 +142,12 @@ class Daemon:
         self.stats = DaemonStats()
         self.sensor: Sensor | None = None
         self._faults_in_row = 0
+        self.health_every_s = health_every_s
+        self.max_degraded_s = max_degraded_s
+        self.degraded_reason: str | None = None
+        self._degraded_since: float | None = None
+        self._next_health = -math.inf
+        self.opens_door = getattr(unlocker, "opens_door", True)  # NullUnlocker: False
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -140,11 +156,14 @@ class Daemon:
     def run(self) -> DaemonStats:
         """Run until stopped, ``max_attempts`` reached, or a replay sensor runs out. Returns the counts."""
         try:
+            self.notifier.ready("model and store loaded; opening the sensor")
             if not self._open_sensor():
                 return self.stats
-            self.notifier.ready("model loaded, sensor open")
+            self.notifier.status(self._ready_status())
             log.info("ready: waiting for fingers on %s", getattr(self.sensor, "sensor_id", "sensor"))
             while not self.stop_event.is_set():
+                if self._check_health():
+                    break
                 self.notifier.ping_if_due(self.clock())
                 if self.max_attempts is not None and self.stats.attempts >= self.max_attempts:
                     break
@@ -162,6 +181,39 @@ class Daemon:
             self._close_sensor()
         log.info("stopped after %d attempts", self.stats.attempts)
         return self.stats
+
+    def _ready_status(self) -> str:
+        sensor = getattr(self.sensor, "sensor_id", "sensor")
+        lock = "" if self.opens_door else "; no lock configured (unlock.none): nothing opens"
+        return f"ready: sensor {sensor} open{lock}"
+
+    def _check_health(self) -> bool:
+        """Probe the unlocker when due; True when it has been unhealthy for ``max_degraded_s`` (stop the loop)."""
+        from device.unlock.base import unlocker_health
+
+        now = self.clock()
+        if now >= self._next_health:
+            self._next_health = now + self.health_every_s
+            reason = unlocker_health(self.unlocker)
+            if reason and reason != self.degraded_reason:
+                if self._degraded_since is None:
+                    self._degraded_since = now
+                    self._audit("unlock", user=None, decision="degraded", detail=reason[:200])
+                log.warning("degraded: %s", reason)
+                self.notifier.status(f"degraded: {reason}"[:200])
+            elif not reason and self.degraded_reason:
+                log.info("lock link healthy again after %.0f s", now - (self._degraded_since or now))
+                self._degraded_since = None
+                self.notifier.status(self._ready_status())
+            self.degraded_reason = reason
+        if self._degraded_since is None or self.max_degraded_s is None:
+            return False
+        if now - self._degraded_since < self.max_degraded_s:
+            return False
+        self.stats.degraded = f"degraded for {now - self._degraded_since:.0f} s: {self.degraded_reason}"[:300]
+        log.error("%s; exiting so the service manager restarts biolock", self.stats.degraded)
+        self.notifier.status(f"exiting: {self.stats.degraded}"[:200])
+        return True
 
     def _close_sensor(self) -> None:
         sensor, self.sensor = self.sensor, None
@@ -247,7 +299,7 @@ class Daemon:
         if outcome == "accepted":
             try:
                 self.unlocker.grant(self.duration_ms, f"{decision.user}: {decision.reason}")
-                unlocked = True
+                unlocked = self.opens_door  # honest: a grant to no lock opens nothing
             except Exception as exc:
                 outcome, reason = "fault", f"unlock not confirmed: {exc}"
                 self.stats.unlock_failures += 1

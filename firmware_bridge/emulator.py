@@ -88,7 +88,7 @@ class Emulator:
     """A lock controller behind a pty; use as a context manager or call start()/stop()."""
 
     def __init__(self, flash_dir: Path, faults: Faults | None = None, *, door_sensor: bool = True,
-                 pair_button_held: bool = False) -> None:
+                 pair_button_held: bool = False, link: Path | str | None = None) -> None:
         self.flash = FlashOs(Path(flash_dir))
         self.faults = faults or Faults()
         self.rng = random.Random(self.faults.seed)
@@ -108,14 +108,12 @@ class Emulator:
         self.to_host = _FaultyPipe("to_host", self.faults, self.rng, self._write_master, self.counts)
         self.to_lock = _FaultyPipe("to_lock", self.faults, self.rng, self._deliver_to_uart, self.counts)
         self.port: str | None = None
+        self.link = Path(link) if link is not None else None  # a stable path (symlink) like a udev SYMLINK+=
         self.unplugged = False
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> str:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        tty.setraw(self._master)
-        self.port = os.ttyname(self._slave)
+        self._plug()
         self.board.tx_hook = lambda _uart, data: self.to_host.send(data)
         self._boot()
         for target, name in ((self._firmware_loop, "lock-firmware"), (self._pty_reader, "lock-pty")):
@@ -123,6 +121,44 @@ class Emulator:
             t.start()
             self._threads.append(t)
         return self.port
+
+    def _plug(self) -> None:
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        tty.setraw(master)
+        tty_name = os.ttyname(slave)
+        if self.link is not None:
+            tmp = self.link.with_name(self.link.name + ".new")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(tty_name)
+            os.replace(tmp, self.link)
+        with self._write_lock:
+            self._master, self._slave = master, slave
+        self.port = str(self.link) if self.link is not None else tty_name
+
+    def unplug_port(self) -> None:
+        """The USB-UART disappears: the pty pair is closed (a host's open port now fails with EIO) and the
+        link removed. The board keeps running (it has its own power), so RAM and the relay timer survive."""
+        with self._write_lock:
+            fds, (self._master, self._slave) = (self._master, self._slave), (-1, -1)
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if self.link is not None:
+            self.link.unlink(missing_ok=True)
+
+    def replug_port(self) -> str:
+        """The USB-UART comes back as a NEW tty (another /dev/pts number) behind the same link."""
+        self._plug()
+        return self.port
+
+    def reenumerate(self) -> str:
+        """Drop and re-create the port at once, as a USB-UART re-enumerating."""
+        self.unplug_port()
+        return self.replug_port()
 
     def _boot(self) -> None:
         # machine.Pin(PAIR_PIN, IN, PULL_UP) reads 1 unless the button is held (driven low)
@@ -147,12 +183,19 @@ class Emulator:
     def _pty_reader(self) -> None:
         pending = bytearray()
         while not self._stop.is_set():
+            fd = self._master
+            if fd < 0:  # unplugged: wait for the port to come back
+                self._stop.wait(0.01)
+                continue
             try:
-                ready, _, _ = select.select([self._master], [], [], 0.05)
+                ready, _, _ = select.select([fd], [], [], 0.05)
                 if not ready:
                     continue
-                data = os.read(self._master, 4096)
-            except OSError:
+                data = os.read(fd, 4096)
+            except (OSError, ValueError):
+                if fd != self._master:
+                    pending.clear()  # the port was replaced under us: a half frame from the old one is gone
+                    continue
                 return
             if self.unplugged:
                 continue  # the line is there but nobody is listening (board unpowered or cable cut)
@@ -185,6 +228,8 @@ class Emulator:
 
     def _write_master(self, data: bytes) -> None:
         with self._write_lock:
+            if self._master < 0:
+                return  # no port: the bytes go nowhere, as on a pulled cable
             try:
                 if self.faults.byte_at_a_time:
                     for i in range(len(data)):
@@ -217,13 +262,7 @@ class Emulator:
         self.board.rx_event.set()
         for t in self._threads:
             t.join(timeout=5)
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self._master = self._slave = -1
+        self.unplug_port()
 
     def __enter__(self) -> Emulator:
         self.start()

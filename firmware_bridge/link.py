@@ -6,6 +6,11 @@ counter above every one accepted before (persisted before use) and reference the
 answer is handled by resending the *same bytes* (the lock recognises an exact retransmission and repeats its
 cached answer without acting twice), with exponential backoff; after the retries, LinkTimeoutError -- which
 never means "unlocked". Time comes from a passed-in monotonic clock and sleep function.
+
+Recovery: any I/O error on the port (a USB-UART that re-enumerates, a cable pulled) closes it and raises
+PortError for that request; the next request (or :meth:`Link.check`, which the daemon calls while idle) re-opens
+the same path, at most once per backoff step (0.5 s doubling to 30 s), and greets the lock again. The request
+that met the error is never retried on the new port: it is reported failed (fail closed).
 """
 
 from __future__ import annotations
@@ -52,6 +57,8 @@ class Link:
         backoff_s: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        reopen: Callable[[], Any] | None = None,
+        reopen_backoff_s: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self.port = port
         self.key = key
@@ -65,32 +72,129 @@ class Link:
         self.state = UNPAIRED if key is None else PAIRED
         self.stats: Counter[str] = Counter()
         self.info: M.HelloInfo | None = None
+        self.reopen = reopen  # opens the same path again; None: a port that cannot be re-opened
+        self.reopen_backoff_s = reopen_backoff_s
+        self.down_reason: str | None = None if port is not None else "not open"
+        self._reopen_at = 0.0  # first re-open is tried at once, then after each backoff step
+        self._reopen_delay = reopen_backoff_s[0]
 
     # --- opening ----------------------------------------------------------------------------------------
     @classmethod
     def open(cls, url: str, state_dir: Path, *, key_file: Path | None = None, baud: int = 115200,
-             **kwargs: Any) -> Link:
-        """Open ``url`` (device path or pyserial URL) with the key and counters from ``state_dir``."""
-        import serial
+             must_open: bool = True, **kwargs: Any) -> Link:
+        """Open ``url`` (device path or pyserial URL) with the key and counters from ``state_dir``.
 
+        ``must_open=False`` (the daemon): a port that is absent now is not an error; the link starts down and
+        is re-opened with backoff like after an I/O error.
+        """
         state_dir = Path(state_dir)
         key_path = Path(key_file) if key_file is not None else state_dir / KEY_FILE
         key = read_key_file(key_path) if key_path.exists() else None
+
+        def opener() -> Any:
+            import serial
+
+            try:
+                return serial.serial_for_url(url, baudrate=baud, timeout=0.02, write_timeout=2.0)
+            except (serial.SerialException, ValueError, OSError) as exc:
+                raise PortError(f"cannot open lock port {url}: {exc}") from None
+
         try:
-            port = serial.serial_for_url(url, baudrate=baud, timeout=0.02, write_timeout=2.0)
-        except (serial.SerialException, ValueError, OSError) as exc:
-            raise PortError(f"cannot open lock port {url}: {exc}") from None
-        link = cls(port, key, FileCounters(state_dir / COUNTER_FILE), **kwargs)
+            port = opener()
+        except PortError as exc:
+            if must_open:
+                raise
+            log.warning("%s; will retry", exc)
+            port = None
+        link = cls(port, key, FileCounters(state_dir / COUNTER_FILE), reopen=opener, **kwargs)
+        if port is None:
+            link.down_reason = "not open yet"
         link.key_path = key_path
+        link.url = url
         return link
 
     key_path: Path | None = None
+    url: str | None = None
 
     def close(self) -> None:
+        port, self.port = self.port, None
+        self.down_reason = "closed"
+        if port is None:
+            return
         try:
-            self.port.close()
+            port.close()
         except Exception as exc:  # closing must not mask the error that made us close
             log.debug("closing lock port: %s", exc)
+
+    # --- recovery -----------------------------------------------------------------------------------------
+    def _port_failed(self, what: str, exc: BaseException) -> PortError:
+        """Close the broken port and schedule a re-open; returns the error to raise for this request."""
+        reason = f"{what}: {exc}"
+        port, self.port = self.port, None
+        if port is not None:
+            try:
+                port.close()
+            except Exception as close_exc:  # a vanished device may refuse even this
+                log.debug("closing the broken lock port: %s", close_exc)
+        self.down_reason = reason
+        self.reader = F.FrameReader()
+        if self.state == READY:
+            self.state = PAIRED  # greet again after re-opening: the lock may have rebooted meanwhile
+        self.stats["port_errors"] += 1
+        log.warning("lock port failed (%s); it will be re-opened", reason)
+        return PortError(reason)
+
+    def _ensure_port(self) -> Any:
+        """The open port, re-opening it when it is down and the backoff allows; else PortError at once."""
+        if self.port is not None:
+            return self.port
+        if self.reopen is None:
+            raise PortError(f"the lock port is not open ({self.down_reason})")
+        now = self.clock()
+        if now < self._reopen_at:
+            raise PortError(f"the lock port is down ({self.down_reason}); next re-open in "
+                            f"{self._reopen_at - now:.1f} s")
+        try:
+            port = self.reopen()
+        except PortError as exc:
+            self._reopen_at = now + self._reopen_delay
+            self._reopen_delay = min(self._reopen_delay * 2, self.reopen_backoff_s[1])
+            self.stats["reopen_failures"] += 1
+            self.down_reason = str(exc)
+            raise
+        self.port = port
+        self.reader = F.FrameReader()
+        self.down_reason = None
+        self._reopen_at = 0.0
+        self._reopen_delay = self.reopen_backoff_s[0]
+        self.stats["reopens"] += 1
+        log.info("lock port re-opened")
+        return port
+
+    def check(self) -> str | None:
+        """None while the port works; else why not. Re-opens a down port when due; sends nothing to the lock.
+
+        A zero-wait read finds a hung-up port (EIO); a device path that now names another device (a USB-UART
+        that re-enumerated behind the same symlink) counts as gone too. Bytes read here are unsolicited and are
+        discarded (no request is outstanding between calls).
+        """
+        try:
+            port = self._ensure_port()
+            if self.url is not None and not self.url.startswith(("loop://", "socket://", "rfc2217://")):
+                fileno = getattr(port, "fileno", None)
+                if fileno is not None:
+                    try:
+                        same = os.stat(self.url).st_rdev == os.fstat(fileno()).st_rdev
+                    except OSError as exc:
+                        raise self._port_failed("lock port path", exc) from None
+                    if not same:
+                        raise self._port_failed("lock port path", OSError("now names another device"))
+            for item in self.reader.feed(self._read_some(0.0)):
+                self.stats["unsolicited"] += 1
+                del item
+        except PortError as exc:
+            return self.down_reason or str(exc)  # stable text (no countdown) so a log line is written once
+        return None
 
     def __enter__(self) -> Link:
         return self
@@ -100,19 +204,21 @@ class Link:
 
     # --- the exchange -----------------------------------------------------------------------------------
     def _write(self, wire: bytes) -> None:
+        port = self._ensure_port()
         try:
-            self.port.write(b"\x00" + wire)  # a leading delimiter ends any half frame noise left in the lock
-            self.port.flush()
+            port.write(b"\x00" + wire)  # a leading delimiter ends any half frame noise left in the lock
+            port.flush()
         except Exception as exc:
-            raise PortError(f"cannot write to the lock port: {exc}") from None
+            raise self._port_failed("cannot write to the lock port", exc) from None
 
     def _read_some(self, remaining: float) -> bytes:
+        port = self._ensure_port()
         try:
-            self.port.timeout = min(max(remaining, 0.001), 0.05)
-            waiting = self.port.in_waiting
-            return self.port.read(min(max(waiting, 1), 512))
+            port.timeout = min(max(remaining, 0.001), 0.05)
+            waiting = port.in_waiting
+            return port.read(min(max(waiting, 1), 512))
         except Exception as exc:
-            raise PortError(f"cannot read from the lock port: {exc}") from None
+            raise self._port_failed("cannot read from the lock port", exc) from None
 
     def _await(self, ref: int, key: bytes, answers: Collection[int], deadline: float) -> F.Frame | None:
         """The lock's authentic answer to request ``ref``, or None at the deadline. Rejections are counted."""
@@ -148,6 +254,7 @@ class Link:
         key = self.key if key is None else key
         if key is None:
             raise StateError("the lock is not paired; run `biolock lock pair` first")
+        self._ensure_port()  # a down port fails here, before a counter is spent
         counter = self.counters.next_tx()
         wire = F.encode(key, msg_type, counter, payload)
         for attempt in range(self.retries + 1):

@@ -25,6 +25,12 @@ from device.unlock import NullUnlocker
 
 pytestmark = pytest.mark.timeout(60)  # a loop bug must fail fast, not hang the suite
 
+class Recorder(NullUnlocker):
+    """Records grants like NullUnlocker but stands for a lock that opens (NullUnlocker itself opens nothing)."""
+
+    opens_door = True
+
+
 OWNERS = {170: "alice", 85: "bob"}  # marker grey level (a 4-bit level * 17) -> enrolled user
 
 
@@ -64,13 +70,13 @@ def make_daemon(emu, unlocker=None, **kwargs):
     kwargs.setdefault("backoff_s", (0.05, 0.2))
     kwargs.setdefault("clear_timeout_s", 0.5)
     factory = kwargs.pop("factory", lambda: R30xSensor(emu.port, timeout_s=1.0, poll_interval_s=0.01))
-    return Daemon(factory, kwargs.pop("decide", decide), unlocker or NullUnlocker(), **kwargs)
+    return Daemon(factory, kwargs.pop("decide", decide), unlocker or Recorder(), **kwargs)
 
 
 def test_accepted_finger_unlocks_and_unknown_finger_is_denied(emu):
     emu.present(print_of(170))
     emu.present(print_of(34))
-    unlocker = NullUnlocker()
+    unlocker = Recorder()
     stats = make_daemon(emu, unlocker, max_attempts=2, duration_ms=1500).run()
     assert (stats.accepted, stats.rejected, stats.unlocks) == (1, 1, 1)
     assert unlocker.grants == [(1500, "alice: match")]
@@ -85,7 +91,8 @@ def test_stop_event_ends_an_idle_daemon_promptly(emu, tmp_path):
     daemon = make_daemon(emu, notifier=SdNotifier({"NOTIFY_SOCKET": str(tmp_path / "n.sock")}))
     thread = threading.Thread(target=daemon.run)
     thread.start()
-    assert listener.recv(256).startswith(b"READY=1")  # sent once the sensor is open
+    assert listener.recv(256).startswith(b"READY=1")  # sent once model and store are loaded, before the sensor
+    assert listener.recv(256).startswith(b"STATUS=ready: sensor r307@")  # the sensor's state follows in STATUS=
     daemon.stop()
     thread.join(timeout=5)
     assert not thread.is_alive()
@@ -105,7 +112,7 @@ def test_sigterm_mid_attempt_finishes_that_attempt_then_exits(emu):
     try:
         emu.present(print_of(170))
         emu.present(print_of(85))  # a second finger that must not be processed
-        unlocker = NullUnlocker()
+        unlocker = Recorder()
         stats = make_daemon(emu, unlocker, decide=slow_decide, stop=stop).run()
     finally:
         restore()
@@ -115,7 +122,7 @@ def test_sigterm_mid_attempt_finishes_that_attempt_then_exits(emu):
 
 
 def test_sensor_that_disappears_is_reopened_with_backoff(emu):
-    unlocker = NullUnlocker()
+    unlocker = Recorder()
     daemon = make_daemon(emu, unlocker, max_attempts=2)
 
     def after(attempt):
@@ -130,6 +137,24 @@ def test_sensor_that_disappears_is_reopened_with_backoff(emu):
     assert [g[1] for g in unlocker.grants] == ["alice: match", "bob: match"]
 
 
+def test_ready_comes_before_an_absent_sensor_and_status_says_why(tmp_path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(tmp_path / "n.sock"))
+    listener.settimeout(5)
+    emu = R30xEmulator("r307", link=tmp_path / "absent")  # never started: no sensor at all
+    daemon = make_daemon(emu, notifier=SdNotifier({"NOTIFY_SOCKET": str(tmp_path / "n.sock")}))
+    thread = threading.Thread(target=daemon.run)
+    thread.start()
+    try:
+        assert listener.recv(256).startswith(b"READY=1")  # `systemctl start` returns without a sensor
+        assert listener.recv(256).startswith(b"STATUS=waiting for the sensor: cannot open")
+    finally:
+        daemon.stop()
+        thread.join(timeout=5)
+        listener.close()
+    assert daemon.stats.attempts == 0
+
+
 def test_sensor_absent_at_start_is_waited_for(tmp_path):
     emu = R30xEmulator("r307", link=tmp_path / "late")
     threading.Timer(0.3, lambda: (emu.start(), emu.present(print_of(170)))).start()
@@ -141,10 +166,12 @@ def test_sensor_absent_at_start_is_waited_for(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "fault", ["bad_checksum_data", "truncated_upload", "finger_lifted", "capture_fail", "half_packet", "silence"]
+    "fault",
+    ["bad_checksum", "bad_checksum_data", "truncated_upload", "finger_lifted", "capture_fail", "half_packet",
+     "silence"],
 )
 def test_no_fault_ever_unlocks_and_the_daemon_keeps_running(emu, fault):
-    unlocker = NullUnlocker()
+    unlocker = Recorder()
     emu.present(print_of(170))
     if fault == "finger_lifted":
         emu.present(print_of(170))  # the user puts the finger back
@@ -155,7 +182,7 @@ def test_no_fault_ever_unlocks_and_the_daemon_keeps_running(emu, fault):
 
 
 def test_garbage_on_the_line_does_not_cost_the_attempt(emu):
-    unlocker = NullUnlocker()
+    unlocker = Recorder()
     emu.inject("garbage", 3)
     emu.present(print_of(85))
     stats = make_daemon(emu, unlocker, max_attempts=1).run()
@@ -182,7 +209,7 @@ def test_unconfirmed_unlock_and_failing_decisions_are_faults(emu):
         raise RuntimeError("model exploded")
 
     emu.present(print_of(170))
-    unlocker = NullUnlocker()
+    unlocker = Recorder()
     stats = make_daemon(emu, unlocker, decide=broken, max_attempts=1).run()
     assert stats.faults == 1 and unlocker.grants == [] and "model exploded" in stats.history[0].reason
 
@@ -201,7 +228,7 @@ def test_black_camera_is_rejected_and_a_finished_video_stops_the_daemon(tmp_path
     for _ in range(4):
         writer.write(np.zeros((48, 64, 3), np.uint8))
     writer.release()
-    unlocker = NullUnlocker()
+    unlocker = Recorder()
     stats = Daemon(lambda: CameraSensor(str(path), burst=2), decide, unlocker, poll_s=1).run()
     assert stats.faults >= 1 and unlocker.grants == []
     assert "black" in stats.history[0].reason
@@ -242,3 +269,12 @@ def test_r503_led_ring_shows_busy_result_and_idle(tmp_path):
         make_daemon(emu503, max_attempts=2, factory=factory).run()
         expected = [LED_PATTERNS[k] for k in ("busy", "accepted", "idle", "busy", "rejected", "idle")]
         assert list(emu503.leds) == expected
+
+
+def test_no_lock_configured_logs_unlocked_false(emu, caplog):
+    emu.present(print_of(170))
+    unlocker = NullUnlocker()
+    with caplog.at_level("INFO", logger="biolock.daemon"):
+        stats = make_daemon(emu, unlocker, max_attempts=1).run()
+    assert stats.accepted == 1 and stats.unlocks == 0 and unlocker.grants == [(3000, "alice: match")]
+    assert "accepted alice (match) unlocked=False" in caplog.text

@@ -19,13 +19,18 @@ import click
               help="Stop after N attempts and print the process memory (RSS) drift as JSON.")
 @click.option("--poll", "poll_s", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
               help="Seconds per wait for a finger (the loop checks stop and pings the watchdog between waits).")
+@click.option("--max-degraded", "max_degraded_s", type=click.FloatRange(10, 86400), default=300.0, show_default=True,
+              help="Exit (status 4, for systemd to restart) after the lock link has been unhealthy this many seconds.")
 @click.pass_obj
-def command(app, model: Path | None, user: str | None, soak: int | None, poll_s: float) -> None:
+def command(app, model: Path | None, user: str | None, soak: int | None, poll_s: float,
+            max_degraded_s: float) -> None:
     """Run the unlock daemon: wait for a finger, decide, signal the lock, audit; until SIGTERM.
 
-    Sends READY=1 to systemd once the model is loaded and the sensor is open, and WATCHDOG=1 from the loop
-    when the unit sets WatchdogSec. SIGTERM finishes the attempt in progress and exits 0. A sensor that
-    disappears is re-opened with backoff; nothing unlocks on any fault.
+    Sends READY=1 to systemd once the model and store are loaded (the sensor's state follows in STATUS=), and
+    WATCHDOG=1 from the loop when the unit sets WatchdogSec. SIGTERM finishes the attempt in progress and exits 0.
+    A sensor that disappears is re-opened with backoff; so is the lock's port; a lock link unhealthy for
+    --max-degraded seconds exits 4 (systemd restarts the service). Nothing unlocks on any fault. Refuses to
+    start with no lock configured ([unlock.serial] or [unlock.gpio]) unless the config says unlock.none = true.
 
     In fusion mode (device.modality = "fusion") each attempt captures the fingerprint ([sensor]) and then
     the vein ([sensor_vein], within its finger_timeout_s) and unlocks only on an accepted fused decision;
@@ -73,6 +78,9 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
         def sensors():
             return build_sensor(config.sensor)
     try:
+        if not config.unlock.serial.enabled and config.unlock.gpio.backend == "none" and not config.unlock.none:
+            raise ConfigError("no lock is configured: set [unlock.serial] enabled = true or [unlock.gpio] backend, "
+                              "or [unlock] none = true to run without opening anything")
         unlocker = build_unlocker(config.unlock, app.state_dir)
     except BaseException:
         auth.close()
@@ -81,7 +89,7 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
     stop = threading.Event()
     daemon = Daemon(sensors, decide, unlocker, duration_ms=config.unlock.duration_ms,
                     notifier=notifier, stop=stop, poll_s=poll_s, max_attempts=soak, audit=auth.store.audit,
-                    on_attempt=probe, keep_history=False, decide_frame=fusion)
+                    on_attempt=probe, keep_history=False, decide_frame=fusion, max_degraded_s=max_degraded_s)
     restore = install_signal_handlers(stop)
     try:
         stats = daemon.run()
@@ -94,3 +102,7 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
     if probe is not None:
         summary["memory"] = probe.report()
     click.echo(json.dumps(summary, sort_keys=True))
+    if stats.degraded:
+        from device.errors import UnlockError
+
+        raise UnlockError(stats.degraded)

@@ -47,6 +47,7 @@ class NullUnlocker:
     """Used when no serial lock and no GPIO line is configured: logs the decision, opens nothing."""
 
     HISTORY = 100  # recent decisions kept for inspection; bounded so a long-running daemon does not grow
+    opens_door = False  # the daemon logs unlocked=False for its grants: nothing was opened
 
     def __init__(self) -> None:
         self.grants: list[tuple[int, str]] = []
@@ -66,6 +67,21 @@ class NullUnlocker:
     def close(self) -> None:
         pass
 
+    def health(self) -> str | None:
+        return None
+
+
+def unlocker_health(unlocker: object) -> str | None:
+    """Why ``unlocker`` cannot open the door right now, or None. Backends without ``health`` count as healthy
+    (a GPIO relay is checked on every grant by reading its line back)."""
+    check = getattr(unlocker, "health", None)
+    if check is None:
+        return None
+    try:
+        return check()
+    except Exception as exc:  # a health probe that raises is itself a reason
+        return f"{type(unlocker).__name__}: {exc}"
+
 
 class CompositeUnlocker:
     """Several unlockers driven together, e.g. the lock controller on the UART and a relay on a GPIO line.
@@ -82,6 +98,10 @@ class CompositeUnlocker:
         check_duration(duration_ms)
         for member in self.members:
             member.grant(duration_ms, reason)
+
+    def health(self) -> str | None:
+        reasons = [r for r in (unlocker_health(m) for m in self.members) if r]
+        return "; ".join(reasons) or None
 
     def deny(self, reason: str) -> None:
         for member in self.members:

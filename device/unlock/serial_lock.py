@@ -2,6 +2,10 @@
 
 Any bridge failure (silence after retries, a NACK, a bad answer) becomes UnlockError: the daemon treats it as
 "not opened" -- fail closed. The key must have been provisioned by ``biolock lock pair`` beforehand.
+
+A lock port that is absent at start or fails later (USB-UART re-enumerating) is not fatal: the link re-opens the
+same path with backoff on the next grant or :meth:`health` check, and ``health`` tells the daemon meanwhile, so it
+can report itself degraded (STATUS=) and, if that lasts, exit for systemd to restart it.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ class SerialLockUnlocker:
         from firmware_bridge.link import Link
 
         try:
-            link = Link.open(cfg.port, Path(state_dir), key_file=cfg.key_file, baud=cfg.baud,
+            link = Link.open(cfg.port, Path(state_dir), key_file=cfg.key_file, baud=cfg.baud, must_open=False,
                              timeout_s=cfg.timeout_s, retries=cfg.retries, **link_kwargs)
         except BridgeError as exc:
             raise UnlockError(f"serial lock on {cfg.port}: {exc}") from exc
@@ -68,6 +72,13 @@ class SerialLockUnlocker:
                 return self.link.status()
             except BridgeError as exc:
                 raise UnlockError(f"lock status: {exc}") from exc
+
+    def health(self) -> str | None:
+        """None while the lock port works; else why not (a due re-open is tried first). Sends no frame: a
+        HEARTBEAT per check would cost the lock a flash write each time."""
+        with self._lock:
+            reason = self.link.check()
+        return None if reason is None else f"serial lock: {reason}"
 
     def close(self) -> None:
         with self._lock:
