@@ -59,6 +59,9 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
             info["problems"].append(f"{modality if fusion else 'model'}: {exc}")
     if fusion:
         info["fusion"] = _fusion_info(cfg, current, info["problems"])
+    from device.platform_info import backend_lines  # which runtime / GPIO / camera backend is in use (issue 20)
+
+    info["backends"] = backend_lines(cfg)
     from device.store import TemplateStore
 
     try:
@@ -151,6 +154,8 @@ def command(app, model: Path | None, as_json: bool) -> None:
         weights = ", ".join(f"{k} {v:.2f}" for k, v in f["weights"].items())
         click.echo(f"fusion:     {f['rule']} ({weights}) -> fused threshold {f['threshold']:.4f}, "
                    f"fallback {'on' if f['fallback'] else 'off'}, card {f['card']}")
+    for key, line in info.get("backends", {}).items():
+        click.echo(f"{key + ':':<12}{line}")
     s = info["store"]
     if s:
         click.echo(f"store:      {s['users']} users, {s['templates']} templates, key {s['key_id']}")
