@@ -1,0 +1,102 @@
+"""``extract_minutiae``: a grey fingerprint capture to ``Minutiae``, one stage per module.
+
+    checks -> scale to 500 dpi -> normalize -> orientation -> segment -> frequency -> enhance -> binarize/thin
+           -> detect + clean minutiae -> quality
+
+Fail closed: a capture that is blank, saturated, shows no finger or gives too few minutiae raises
+``FingerprintError`` (with a ``reason``) instead of returning a template that could match by accident.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from device.fingerprint import params
+from device.fingerprint.enhance import gabor_enhance
+from device.fingerprint.errors import FingerprintError
+from device.fingerprint.frequency import ridge_period
+from device.fingerprint.minutia import Minutiae
+from device.fingerprint.minutiae import clustered, detect, directions, facing_breaks
+from device.fingerprint.orientation import orientation_field
+from device.fingerprint.quality import ImageQuality, image_quality, minutia_quality
+from device.fingerprint.segment import block_foreground, pixel_mask
+from device.fingerprint.skeleton import binarize, thin
+
+
+def check_capture(grey: np.ndarray) -> np.ndarray:
+    """The capture as a 2-D uint8 array, or a FingerprintError for what no extractor can use."""
+    img = np.asarray(grey)
+    if img.ndim != 2 or img.dtype != np.uint8 or min(img.shape) < 64:
+        raise FingerprintError("bad_image", f"a fingerprint must be a 2-D uint8 grey image of at least 64x64 "
+                                            f"pixels, got {img.dtype} {img.shape}")
+    if float(img.std()) < params.BLANK_STD:
+        raise FingerprintError("blank", "the capture is blank: place a finger on the sensor")
+    if float(np.mean((img == 0) | (img == 255))) > params.SATURATED_SHARE:
+        raise FingerprintError("saturated", "the capture is saturated: clean the sensor or press more lightly")
+    return img
+
+
+def normalize(img: np.ndarray) -> np.ndarray:
+    """float32, ridges bright, local mean removed and local contrast equalised (a band-pass of sorts)."""
+    f = 255.0 - img.astype(np.float32)
+    f -= _smooth(f)
+    sd = np.sqrt(_smooth(f * f))
+    return f / (sd + 4.0)
+
+
+def _smooth(f: np.ndarray) -> np.ndarray:
+    """Local mean over about two ridge periods, computed on the block grid (fast) and interpolated back."""
+    h, w = f.shape
+    b = params.BLOCK
+    small = cv2.resize(f, (w // b, h // b), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (0, 0), 1.5 * params.DEFAULT_PERIOD / b)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, ImageQuality]:
+    """Minutiae (coordinates in ``grey``'s pixels) and the capture's quality. Raises FingerprintError."""
+    img = check_capture(grey)
+    if not 250 <= dpi <= 2000:
+        raise FingerprintError("bad_image", f"unsupported sensor resolution {dpi} dpi (250-2000)")
+    scale = params.WORK_DPI / dpi
+    if abs(scale - 1.0) > 0.01:
+        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    h0, w0 = img.shape
+    b = params.BLOCK
+    img = cv2.copyMakeBorder(img, 0, -h0 % b, 0, -w0 % b, cv2.BORDER_REPLICATE)
+    norm = normalize(img)
+    field = orientation_field(norm)
+    mask = pixel_mask(block_foreground(field.block_energy, field.block_coherence), img.shape)
+    mask[h0:, :] = False
+    mask[:, w0:] = False
+    area = int(mask.sum())
+    if area < params.MIN_FOREGROUND_PX:
+        raise FingerprintError("no_finger", "no finger found in the capture: place the finger flat on the sensor")
+    period = ridge_period(norm, mask)
+    enhanced = gabor_enhance(norm, field.theta, period)
+    skel = thin(binarize(enhanced, mask))
+    cand = detect(skel, period)
+    y, x = cand.yx[:, 0], cand.yx[:, 1]
+    ang = directions(cand.vec, field.theta[y, x].astype(np.float64))
+    framed = np.pad(mask.astype(np.uint8), 1)  # the image edge is an edge of the foreground too
+    border = cv2.distanceTransform(framed, cv2.DIST_L2, 3)[y + 1, x + 1]
+    coh = field.coherence[y, x]
+    keep = ~cand.spurious & (border >= params.BORDER_DIST * period) & (coh >= params.MIN_COHERENCE)
+    idx = np.flatnonzero(keep)
+    idx = idx[~facing_breaks(cand.yx[idx], ang[idx], cand.kind[idx], period)]
+    idx = idx[~clustered(cand.yx[idx], period)]
+    q = minutia_quality(coh[idx], border[idx], period).astype(np.float32)
+    quality = image_quality(area, float(field.coherence[mask].mean()), len(idx), q)
+    if len(idx) < params.MIN_MINUTIAE:
+        raise FingerprintError("too_few_minutiae", f"only {len(idx)} minutiae found: press the finger flat and "
+                                                   "a little longer")
+    xy = np.stack([x[idx], y[idx]], 1).astype(np.float32) / np.float32(scale)
+    iso_angle = np.mod(-ang[idx], 2 * np.pi).astype(np.float32)
+    m = Minutiae(xy, iso_angle, cand.kind[idx].copy(), q, (int(grey.shape[0]), int(grey.shape[1])), int(dpi))
+    return m, quality
+
+
+def extract_minutiae(grey: np.ndarray, dpi: int = 500) -> Minutiae:
+    """Minutiae of one grey capture taken at ``dpi``. Raises FingerprintError for unusable captures."""
+    return extract_with_quality(grey, dpi)[0]
