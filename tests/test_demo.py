@@ -82,21 +82,21 @@ def test_run_command_decides_on_replayed_fingers_and_reports_rss(fixture_models,
         cv2.imwrite(str(folder / f"{i}.png"), finger_image(identity, impression))
     (folder / "3.png").write_bytes(b"")  # a capture that cannot be read: a fault, audited, nothing opens
     cfg = tmp_path / "biolock.toml"
-    cfg.write_text(f'[sensor]\ntype = "replay"\npath = "{folder}"\n[unlock]\nduration_ms = 500\n')
+    cfg.write_text(f'[sensor]\ntype = "replay"\npath = "{folder}"\n[unlock]\nduration_ms = 500\nnone = true\n')
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     result = CliRunner(env=env).invoke(
         main, ["--config", str(cfg), "--state-dir", str(state), "run", "--model", str(fixture_models.int8_card)]
     )
     assert result.exit_code == 0, result.output
     stats = json.loads(result.output.strip().splitlines()[-1])
-    assert (stats["attempts"], stats["accepted"], stats["rejected"], stats["unlocks"]) == (4, 2, 1, 2)
+    assert (stats["attempts"], stats["accepted"], stats["rejected"], stats["unlocks"]) == (4, 2, 1, 0)  # no lock
     assert stats["faults"] == 1
     from device.store import TemplateStore
 
     with TemplateStore.open(state, None) as store:
         events = [(r.event, r.decision) for r in store.audit_tail(4)]
     assert events == [("identify", "accept"), ("identify", "reject"), ("identify", "accept"), ("sensor", "fault")]
-    cfg.write_text(f'[sensor]\ntype = "replay"\npath = "{folder}"\nloop = true\n')
+    cfg.write_text(f'[sensor]\ntype = "replay"\npath = "{folder}"\nloop = true\n[unlock]\nnone = true\n')
     result = CliRunner().invoke(
         main, ["--config", str(cfg), "--state-dir", str(state), "run", "--model", str(fixture_models.int8_card),
                "--soak", "30"]

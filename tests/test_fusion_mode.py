@@ -243,7 +243,7 @@ def test_daemon_in_fusion_mode_unlocks_only_for_the_genuine(fixture_models, card
                            unlocker=unlocker)
     assert [a.outcome for a in stats.history] == ["accepted", "rejected", "accepted"], stats.history
     assert [reason.split(":")[0] for _, reason in unlocker.grants] == ["alice", "bob"]
-    assert stats.unlocks == 2 and len(unlocker.denials) == 1
+    assert stats.accepted == 2 and stats.unlocks == 0 and len(unlocker.denials) == 1  # NullUnlocker opens nothing
 
 
 def test_silent_vein_sensor_neither_hangs_nor_unlocks(fixture_models, card_file, state):  # noqa: F811
@@ -258,7 +258,7 @@ def test_silent_vein_sensor_neither_hangs_nor_unlocks(fixture_models, card_file,
         unlocker = NullUnlocker()
         stats = run_daemon(auth, [finger_image(ALICE, 8)], [], unlocker=unlocker, vein_factory=SilentSensor,
                            require_vein=False)
-        assert stats.unlocks == 1 and audit_details(auth, 2)[1].startswith("fusion fallback: vein missing")
+        assert stats.accepted == 1 and audit_details(auth, 2)[1].startswith("fusion fallback: vein missing")
 
 
 # --- the CLI ------------------------------------------------------------------------------------------------------
@@ -279,7 +279,8 @@ def test_cli_enrol_verify_and_run_in_fusion_mode(fixture_models, card_file, tmp_
                    f'[inference]\nmodel = "{fixture_models.int8_card}"\nvein_model = "{fixture_models.vein_card}"\n'
                    f'[matching]\nfusion_card = "{card_file}"\n'
                    f'[sensor]\ntype = "replay"\npath = "{fp_dir}"\n'
-                   f'[sensor_vein]\ntype = "replay"\npath = "{vein_dir}"\nfinger_timeout_s = 0.5\n')
+                   f'[sensor_vein]\ntype = "replay"\npath = "{vein_dir}"\nfinger_timeout_s = 0.5\n'
+                   '[unlock]\nnone = true\n')
     runner = CliRunner()
 
     def run(*args: str):
@@ -304,7 +305,7 @@ def test_cli_enrol_verify_and_run_in_fusion_mode(fixture_models, card_file, tmp_
     r = run("run", "--poll", "0.1")
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output.strip().splitlines()[-1])
-    assert (summary["attempts"], summary["accepted"], summary["unlocks"], summary["rejected"]) == (2, 1, 1, 1)
+    assert (summary["attempts"], summary["accepted"], summary["unlocks"], summary["rejected"]) == (2, 1, 0, 1)
 
 
 def test_run_in_fusion_mode_needs_the_vein_sensor_section(fixture_models, card_file, tmp_path):  # noqa: F811
