@@ -106,6 +106,12 @@ class LockoutConfig:
     max_failures: int = ranged(5, min=1, max=100)
     seconds: float = ranged(30.0, min=0.0, max=86400.0)
     growth: float = ranged(2.0, min=1.0, max=10.0)  # each repeated lockout lasts this much longer
+    max_seconds: float = ranged(900.0, min=0.0, max=86400.0)  # no lockout lasts longer (issue 17: no 182-day lockouts)
+    # identify mode: unknown touches count under one shared subject; a short, capped back-off slows strangers
+    # without locking enrolled users out for long (their own lockouts come from verify failures only)
+    identify_failures: int = ranged(5, min=1, max=100)
+    identify_seconds: float = ranged(5.0, min=0.0, max=300.0)
+    identify_max_seconds: float = ranged(30.0, min=0.0, max=300.0)
 
 
 @dataclass(frozen=True)

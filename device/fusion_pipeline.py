@@ -94,6 +94,7 @@ class FusionAuthenticator:
         # an unknown security level fails here, at start, not per attempt
         self.threshold = float(fuse_decision({}, card, security, fallback).threshold)
         self._clock, self._timer = clock, timer
+        self._monotonic = clock if clock is not time.time else time.monotonic  # lockout durations (issue 17)
 
     @classmethod
     def from_config(cls, config: Config, state_dir: Path, *, card_paths: Mapping[str, Path | None] | None = None,
@@ -188,7 +189,7 @@ class FusionAuthenticator:
         """Lockout counters and one audit record (with the fallback note); the Decision for the caller."""
         accepted = bool(fused is not None and fused.accepted)
         score = math.nan if fused is None else float(fused.score)
-        now, t = self._clock(), self._timer()
+        now, t = self._monotonic(), self._timer()
         note = None if fused is None else fused.audit_note
         if note is None:
             detail = reason
@@ -216,7 +217,7 @@ class FusionAuthenticator:
         return decision
 
     def _locked_out(self, event: str, subject: str, user: str | None, start: float) -> FusedDecision | None:
-        left = float(self.store.lockout_remaining(subject, self._clock()))
+        left = float(self.store.lockout_remaining(subject, self._monotonic()))
         if left <= 0:
             return None
         return self._finish(event, subject, user, None, f"locked out: try again in {math.ceil(left)} s", False,

@@ -5,9 +5,10 @@ can say where the time goes. Every doubt fails closed: a locked-out subject, a p
 templates for the current model, a model that produces NaN -- none of them accepts. Lockout counters and the
 audit trail live in the template store, so they survive restarts and are shared by the CLI and the daemon.
 
-Lockout subjects: ``verify`` counts failures per claimed user; ``identify`` counts them under one subject
-(``IDENTIFY_SUBJECT``), since an unknown finger claims no one. Poor-quality captures are not failures (the person
-is told what to fix); non-matching comparisons are.
+Lockout subjects: ``verify`` counts failures per claimed user; ``identify`` counts them under one shared subject
+(``IDENTIFY_SUBJECT``) with a short, capped back-off, since an unknown finger claims no one; a user locked out by
+verify failures is refused by identify too, and an identify success clears that user's counter. Poor-quality
+captures are not failures (the person is told what to fix); non-matching comparisons are.
 
 ``Decision.reason`` starts with one of these stable words (the daemon and UIs key on them): ``match``,
 ``no match``, ``locked out``, ``not enrolled``, ``needs re-enrolment``, ``no <modality> templates``,
@@ -60,6 +61,21 @@ def check_user_name(name: object) -> str:
     return name
 
 
+_REVEALS_ENROLMENT = ("not enrolled", "needs re-enrolment", "nobody enrolled")
+
+
+def public_reason(reason: str, modality_words: Iterable[str] = ("fingerprint", "vein", "minutiae")) -> str:
+    """What a caller without admin rights may learn: ``no match`` for every reason that tells who is enrolled.
+
+    Why: "not enrolled" vs "no match" tells a stranger which names are enrolled (issue 17, item 8). Lockout and
+    quality reasons are kept (they tell a person what to do and reveal nothing about others)."""
+    head = reason.split(";")[0].strip()
+    if head.startswith(_REVEALS_ENROLMENT) or any(head.startswith(f"no {m} templates") for m in modality_words) \
+            or head.startswith("no match"):
+        return "no match" + reason[len(head):] if ";" in reason else "no match"
+    return reason
+
+
 @dataclass(frozen=True)
 class Decision:
     """One verify/identify outcome. ``score`` is NaN when no comparison was made (locked out, poor capture)."""
@@ -108,7 +124,8 @@ class Authenticator:
 
     def __init__(self, embedder: Embedder, store: Any, *, modality: str, security: str = "balanced",
                  enrol: EnrolConfig | None = None, clock: Callable[[], float] = time.time,
-                 timer: Callable[[], float] = time.perf_counter, minutiae: MinutiaeCheck | None = None) -> None:
+                 timer: Callable[[], float] = time.perf_counter, minutiae: MinutiaeCheck | None = None,
+                 monotonic: Callable[[], float] | None = None) -> None:
         card = embedder.card
         if card.modality != modality:
             raise ModelError(f"{card.path}: a {card.modality} model cannot serve modality {modality!r}")
@@ -125,6 +142,8 @@ class Authenticator:
         self.agreement_threshold = (minutiae.threshold("convenient") if minutiae
                                     else threshold_for(card.thresholds, "convenient"))
         self.enrol_config = enrol or EnrolConfig()
+        # lockout durations run on a monotonic clock (wall-clock jumps change nothing); a test's fake clock serves both
+        self._monotonic = monotonic or (clock if clock is not time.time else time.monotonic)
         self._clock, self._timer = clock, timer
 
     @classmethod
@@ -227,9 +246,11 @@ class Authenticator:
     def _finish(self, event: str, subject: str, user: str | None, score: float, reason: str, accepted: bool,
                 counted: bool, start: float, stages: dict[str, float], threshold: float | None = None) -> Decision:
         """Decide, update lockout counters, audit; the Decision carries the time up to the decision."""
-        now, t = self._clock(), self._timer()
+        now, t = self._monotonic(), self._timer()
         if counted and accepted:
             self.store.record_success(subject)
+            if event == "identify" and user is not None:  # a success clears that user's own counter too
+                self.store.record_success(user)
         elif counted:
             locked = self.store.record_failure(subject, now)
             if locked > 0:
@@ -244,7 +265,21 @@ class Authenticator:
         return decision
 
     def _locked(self, subject: str) -> float:
-        return float(self.store.lockout_remaining(subject, self._clock()))
+        return float(self.store.lockout_remaining(subject, self._monotonic()))
+
+    def _identified(self, user: str | None, score: float, reason: str, ok: bool, start: float,
+                    stages: dict[str, float], threshold: float | None = None) -> Decision:
+        """Finish an identify: a match for a user locked out (by verify failures) is refused, not counted; a
+        non-match counts only toward the shared, capped back-off, never toward any user (so a stranger cannot
+        lock an enrolled user out)."""
+        if ok and user is not None:
+            left = self._locked(user)
+            if left > 0:
+                return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan,
+                                    f"locked out: try again in {math.ceil(left)} s", False, False, start, stages,
+                                    threshold)
+        return self._finish("identify", IDENTIFY_SUBJECT, user if ok else None, score, reason, ok, True, start,
+                            stages, threshold)
 
     # --- decisions ------------------------------------------------------------------------------------------
 
@@ -307,8 +342,7 @@ class Authenticator:
             return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, "nobody enrolled", False, False,
                                 start, stages)  # no comparison was made: not a failed attempt
         ok = accept(best[0].score, self.threshold)
-        return self._finish("identify", IDENTIFY_SUBJECT, best[0].user if ok else None, best[0].score,
-                            "match" if ok else "no match", ok, True, start, stages)
+        return self._identified(best[0].user, best[0].score, "match" if ok else "no match", ok, start, stages)
 
     def _identify_fused(self, vector: np.ndarray, probe: bytes | None, start: float,
                         stages: dict[str, float]) -> Decision:
@@ -323,8 +357,7 @@ class Authenticator:
         scored = [(c.user, *self._user_score(c.user, vector, probe, galleries, stages)) for c in shortlist]
         user, score, threshold = max(scored, key=lambda r: (r[1] - r[2], r[0]))
         ok = accept(score, threshold)
-        return self._finish("identify", IDENTIFY_SUBJECT, user if ok else None, score, "match" if ok else "no match",
-                            ok, True, start, stages, threshold)
+        return self._identified(user, score, "match" if ok else "no match", ok, start, stages, threshold)
 
     def stale_users(self) -> list[str]:
         """Users whose templates belong to another model: listed for re-enrolment, never matched."""

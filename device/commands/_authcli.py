@@ -83,7 +83,7 @@ def sensor_images(config: Any, count: int | None = None, *, sensor_config: Any =
     from device.sensors import build_sensor
 
     cfg = config.sensor if sensor_config is None else sensor_config
-    with build_sensor(cfg) as sensor:
+    with _daemon_lends_sensor(config), build_sensor(cfg) as sensor:
         n = 0
         while count is None or n < count:
             click.echo(f"place your finger on {where}", err=True)
@@ -94,20 +94,39 @@ def sensor_images(config: Any, count: int | None = None, *, sensor_config: Any =
             sensor.wait_until_clear(cfg.finger_timeout_s)
 
 
+def _daemon_lends_sensor(config: Any) -> Any:
+    """A running `biolock run` lends its (exclusively opened) sensor for the duration (device/control.py)."""
+    from device.config import resolve_state_dir
+    from device.control import daemon_paused
+
+    app = getattr(click.get_current_context(silent=True), "obj", None)
+    state_dir = app.state_dir if hasattr(app, "state_dir") else resolve_state_dir(None, config)
+    return daemon_paused(state_dir)
+
+
 def one_image(app: Any, image: Path | None) -> Any:
     if image is not None:
         return next(file_images([image]))
     return next(sensor_images(app.config, 1))
 
 
-def report_decision(decision: Any, as_json: bool) -> None:
-    """Print a decision and exit 0 (accepted) or 1 (rejected), so scripts can test the result."""
+def report_decision(decision: Any, as_json: bool, verbose: bool = False) -> None:
+    """Print a decision and exit 0 (accepted) or 1 (rejected), so scripts can test the result.
+
+    Without ``--json`` or ``-v`` a reject says only "no match" (never the score, the threshold, or whether the name
+    is enrolled: issue 17 item 8); the details are for the admin who asks for them."""
     if as_json:
         click.echo(json.dumps(decision.as_dict(), sort_keys=True))
-    else:
+    elif verbose:
         who = decision.user or "unknown"
         score = "n/a" if decision.score != decision.score else f"{decision.score:.3f}"
         verdict = "ACCEPT" if decision.accepted else "REJECT"
         click.echo(f"{verdict} {who}: {decision.reason} (score {score}, threshold {decision.threshold:.3f}, "
                    f"{decision.latency_ms:.1f} ms)")
+    elif decision.accepted:
+        click.echo(f"ACCEPT {decision.user}: {decision.reason} ({decision.latency_ms:.1f} ms)")
+    else:
+        from device.pipeline import public_reason
+
+        click.echo(f"REJECT {decision.user or 'unknown'}: {public_reason(decision.reason)}")
     sys.exit(0 if decision.accepted else 1)

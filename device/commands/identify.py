@@ -35,4 +35,4 @@ def command(app, image: Path | None, vein_image: Path | None, model: Path | None
     """
     with open_authenticator(app, model) as auth:
         decision = decide(app, auth, None, image, vein_image)
-    report_decision(decision, as_json)
+    report_decision(decision, as_json, app.verbose)

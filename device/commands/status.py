@@ -70,6 +70,10 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
             info["store"] = {"path": str(store.path), "key_id": store.key_id, "users": len(users),
                              "templates": sum(u.templates for u in users),
                              "needs_reenrol": [u.name for u in users if u.needs_reenrol]}
+            import time
+
+            info["store"]["lockouts"] = [{"subject": name, "remaining_s": round(left, 1), "failures": s.failures}
+                                         for name, s, left in store.lockouts(time.monotonic()) if left > 0]
             tail = store.audit_tail(1)
             if tail:
                 info["store"]["last_event"] = tail[0].as_dict()
@@ -161,5 +165,7 @@ def command(app, model: Path | None, as_json: bool) -> None:
         click.echo(f"store:      {s['users']} users, {s['templates']} templates, key {s['key_id']}")
         if s["needs_reenrol"]:
             click.echo(f"re-enrol:   {', '.join(s['needs_reenrol'])} (enrolled with another model)")
+        for lock in s.get("lockouts", []):
+            click.echo(f"locked out: {lock['subject']} for {lock['remaining_s']:.0f} s (`biolock lockout reset`)")
     for problem in info["problems"]:
         click.echo(f"problem:    {problem}")

@@ -39,4 +39,4 @@ def command(app, name: str, image: Path | None, vein_image: Path | None, model: 
     """
     with open_authenticator(app, model) as auth:
         decision = decide(app, auth, name, image, vein_image)
-    report_decision(decision, as_json)
+    report_decision(decision, as_json, app.verbose)

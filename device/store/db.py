@@ -68,6 +68,13 @@ MIGRATIONS: list[str] = [
         duration REAL NOT NULL DEFAULT 0
     );
     """,
+    # 2: lockout deadlines on the monotonic clock of a named boot (issue 17 item 1); rows from schema 1 hold
+    # wall-clock deadlines, so a running one is marked to start again in full on its first use (fail closed).
+    """
+    ALTER TABLE lockout ADD COLUMN boot TEXT NOT NULL DEFAULT '';
+    ALTER TABLE lockout ADD COLUMN wall_until REAL NOT NULL DEFAULT 0;
+    UPDATE lockout SET boot = 'legacy', wall_until = locked_until WHERE duration > 0;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

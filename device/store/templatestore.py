@@ -36,7 +36,8 @@ class TemplateStore:
     """See the module docstring. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, state_dir: Path, key: bytes, *, key_from_file: bool,
-                 passphrase: str | None, lockout_config: LockoutConfig, clock: Callable[[], float]):
+                 passphrase: str | None, lockout_config: LockoutConfig, clock: Callable[[], float],
+                 boot_id: Callable[[], str] = lockout.read_boot_id):
         self._conn: sqlite3.Connection | None = conn
         self.path = path
         self.state_dir = state_dir
@@ -45,6 +46,7 @@ class TemplateStore:
         self._passphrase = passphrase
         self.lockout_config = lockout_config
         self._clock = clock
+        self._boot_id = boot_id
         self._lock = threading.RLock()
         self._cache: dict[tuple[str, str], Gallery] = {}
         self._seen: tuple[int, int] = (-1, -1)  # (PRAGMA data_version, generation) the cache was built at
@@ -54,8 +56,12 @@ class TemplateStore:
     @classmethod
     def open(cls, state_dir: Path, key: bytes | None = None, *, create: bool = True,
              lockout_config: LockoutConfig | None = None, passphrase: str | None = None,
-             busy_timeout_s: float = 5.0, clock: Callable[[], float] = time.time) -> TemplateStore:
-        """Open (or with ``create`` make) the store in ``state_dir``; ``key`` None reads ``store.key``."""
+             busy_timeout_s: float = 5.0, clock: Callable[[], float] = time.time,
+             boot_id: Callable[[], str] = lockout.read_boot_id) -> TemplateStore:
+        """Open (or with ``create`` make) the store in ``state_dir``; ``key`` None reads ``store.key``.
+
+        ``clock`` is the wall clock (audit times, display); lockout deadlines use the monotonic readings callers
+        pass in, tied to ``boot_id()``."""
         state_dir = Path(state_dir)
         path = state_dir / db.DB_FILE
         if not path.exists():
@@ -79,7 +85,7 @@ class TemplateStore:
                 conn.close()
                 raise
         return cls(conn, path, state_dir, key, key_from_file=from_file, passphrase=passphrase,
-                   lockout_config=lockout_config or LockoutConfig(), clock=clock)
+                   lockout_config=lockout_config or LockoutConfig(), clock=clock, boot_id=boot_id)
 
     def close(self) -> None:
         with self._lock:
@@ -269,17 +275,52 @@ class TemplateStore:
         with self._lock, db.errors(self.path):
             return audit_log.tail(self.conn, n)
 
+    def _lockout_state(self, subject: str, now: float) -> lockout.LockoutState:
+        """``subject``'s state with a lockout from another boot re-anchored (and saved) on this boot's clock."""
+        state = lockout.load(self.conn, subject)
+        moved = lockout.anchored(state, now, self._boot_id(), lockout.rules_for(self.lockout_config, subject),
+                                 self._clock())
+        if moved is None:
+            return state
+        with self._write():
+            lockout.save(self.conn, subject, moved)
+        return moved
+
     def lockout_remaining(self, subject: str, now: float) -> float:
-        """Seconds ``subject`` is still locked out at wall-clock ``now`` (0 = free to try)."""
+        """Seconds ``subject`` is still locked out at monotonic ``now`` (0 = free to try)."""
         with self._lock, db.errors(self.path):
-            return lockout.remaining(lockout.load(self.conn, subject), now)
+            return lockout.remaining(self._lockout_state(subject, now), now)
 
     def record_failure(self, subject: str, now: float) -> float:
-        """Count a failed attempt; returns the lockout seconds it starts (0 if none)."""
+        """Count a failed attempt at monotonic ``now``; returns the lockout seconds it starts (0 if none)."""
         with self._lock, db.errors(self.path), self._write():
-            state, seconds = lockout.after_failure(lockout.load(self.conn, subject), now, self.lockout_config)
+            state, seconds = lockout.after_failure(self._lockout_state(subject, now), now,
+                                                   lockout.rules_for(self.lockout_config, subject),
+                                                   self._boot_id(), self._clock())
             lockout.save(self.conn, subject, state)
             return seconds
+
+    def lockouts(self, now: float) -> list[tuple[str, lockout.LockoutState, float]]:
+        """Every subject with failures or a lockout: (subject, state, seconds left at monotonic ``now``)."""
+        with self._lock, db.errors(self.path):
+            subjects = [name for name, _ in lockout.load_all(self.conn)]
+            out = []
+            for name in subjects:
+                state = self._lockout_state(name, now)
+                out.append((name, state, lockout.remaining(state, now)))
+            return out
+
+    def reset_lockout(self, subject: str | None, *, by: str = "admin") -> int:
+        """Clear one subject's (or with None every) failures and lockout, audited; returns how many were cleared."""
+        with self._lock, db.errors(self.path), self._write():
+            if subject is None:
+                count = lockout.clear_all(self.conn)
+            else:
+                count = self.conn.execute("DELETE FROM lockout WHERE subject = ?", (subject,)).rowcount
+            audit_log.append(self.conn, self._clock(), "lockout.reset", None if subject is None or
+                             subject.startswith("*") else subject, "ok", None, None,
+                             f"{'all' if subject is None else subject}: {count} cleared by {by}"[:200])
+            return count
 
     def record_success(self, subject: str) -> None:
         """Clear ``subject``'s failures and lockouts (no disk write when there is nothing to clear)."""
