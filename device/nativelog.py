@@ -30,38 +30,53 @@ _BENIGN = ("Created TensorFlow Lite XNNPACK delegate",)
 _lock = threading.Lock()
 
 
-def _stderr_fd() -> int | None:
-    """fd 2 when sys.stderr really is it (not under click's CliRunner or pytest's capsys)."""
+def _real_fd(stream_name: str, expected: int) -> int | None:
+    """``expected`` when sys.stdout/sys.stderr really is it (not under click's CliRunner or pytest's capsys)."""
     try:
-        fd = sys.stderr.fileno()
+        fd = getattr(sys, stream_name).fileno()
     except (AttributeError, OSError, ValueError):
         return None
-    return fd if fd == 2 else None
+    return fd if fd == expected else None
+
+
+def _stderr_fd() -> int | None:
+    return _real_fd("stderr", 2)
 
 
 @contextlib.contextmanager
-def quiet_native(source: str = "native") -> Iterator[None]:
-    """Capture what native code writes to fd 2 inside the block and re-log it (see module docstring)."""
-    fd = _stderr_fd()
-    if fd is None:
+def quiet_native(source: str = "native", stdout: bool = False) -> Iterator[None]:
+    """Capture what native code writes to fd 2 (and fd 1 with ``stdout``) inside the block and re-log it.
+
+    ``stdout=True`` is for TensorFlow's converters, which print hundreds of "Saved artifact ... Captures" lines
+    on stdout, where only results belong; they are kept at DEBUG.
+    """
+    fds = [fd for fd in (_stderr_fd(), _real_fd("stdout", 1) if stdout else None) if fd is not None]
+    if not fds:
         yield
         return
-    with _lock, tempfile.TemporaryFile() as sink:
+    captured: list[str] = []
+    with _lock, contextlib.ExitStack() as stack:
+        sinks = {fd: stack.enter_context(tempfile.TemporaryFile()) for fd in fds}
+        sys.stdout.flush()
         sys.stderr.flush()
-        saved = os.dup(fd)
-        os.dup2(sink.fileno(), fd)
+        saved = {fd: os.dup(fd) for fd in fds}
+        for fd, sink in sinks.items():
+            os.dup2(sink.fileno(), fd)
         try:
             yield
         finally:
+            sys.stdout.flush()
             sys.stderr.flush()
-            os.dup2(saved, fd)
-            os.close(saved)
-            sink.seek(0)
-            captured = sink.read().decode("utf-8", "replace")
-    for line in captured.splitlines():
+            for fd in fds:
+                os.dup2(saved[fd], fd)
+                os.close(saved[fd])
+                sinks[fd].seek(0)
+                captured.append(sinks[fd].read().decode("utf-8", "replace"))
+    noisy = stdout  # a converter's stdout chatter is never worth a warning
+    for line in "\n".join(captured).splitlines():
         line = line.strip()
         if line:
-            benign = any(b in line for b in _BENIGN)
+            benign = noisy or any(b in line for b in _BENIGN)
             log.log(logging.DEBUG if benign else logging.WARNING, "%s: %s", source, line)
 
 

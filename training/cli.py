@@ -7,6 +7,8 @@ Every subcommand imports TensorFlow (and other heavy training dependencies) insi
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import click
@@ -37,13 +39,18 @@ def train() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("runs/fit"),
               show_default=True, help="Run folder: checkpoints, best.keras, curves.png, history.json.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --out.")
+@click.option("--force", is_flag=True, help="Start over in an --out that already holds a run (deletes that run).")
 @click.option("--init", "init_model", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Fine-tune: start from this .keras model's weights (same architecture and config).")
 @click.option("--preprocessing", "preprocessing_id", default=None,
               help="Preprocessing version (e.g. fingerprint-v1, to fine-tune an older model); default: the current "
               "one, or the one the --init model's run recorded.")
-def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume, init_model, preprocessing_id) -> None:
+def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume, force, init_model,
+            preprocessing_id) -> None:
     """Train an embedding model with validation EER every epoch.
+
+    An --out that already holds a run is refused unless --resume (continue it) or --force (start over) is given.
+    Ctrl-C saves a checkpoint and prints the command that resumes it.
 
     \b
     Example:
@@ -51,9 +58,11 @@ def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume, 
       biolock train fit --modality vein --data ../shared/data --config my.toml --resume --out runs/vein
       biolock train fit --modality vein --data ../shared/data --preset ship-vein --init runs/vein/best.keras
     """
-    from training.fit import fit
+    from training.fit import TrainingInterrupted, check_run_folder, fit
     from training.prepared import prepare
     from training.train_config import load_train_config
+
+    check_run_folder(out_dir, resume, force)  # before anything is prepared or imported
 
     overrides: dict = {}
     if loss:
@@ -67,13 +76,26 @@ def fit_cmd(modality, data, config_file, preset, loss, epochs, out_dir, resume, 
         preprocessing_id = run_preprocessing(Path(init_model).parent)
     prepared = prepare(data, modality, cache_dir=out_dir / "cache", workers=cfg.data.workers, min_impressions=2,
                        preprocessing_id=preprocessing_id)
-    result = fit(cfg, prepared, out_dir, resume=resume, init_model=init_model)
-    click.echo(f"best validation EER {result.best_val_eer * 100:.2f}% at epoch {result.best_epoch}; "
+    _write_run_info(out_dir, modality, prepared.preprocessing_id, data)
+    try:
+        result = fit(cfg, prepared, out_dir, resume=resume, init_model=init_model)
+    except TrainingInterrupted as exc:
+        args = [a for a in sys.argv[1:] if a != "--force"]
+        again = shlex.join(["biolock", *args, *([] if "--resume" in args else ["--resume"])])
+        raise TrainingInterrupted(exc.out_dir, exc.epoch, f"resume with: {again}") from None
+    click.echo(f"best validation EER {result.best_val_eer * 100:.2f} % at epoch {result.best_epoch}; "
                f"model: {result.best_model}")
     if result.test_metrics:
         t = result.test_metrics
-        click.echo(f"test (unseen identities): EER {t['eer'] * 100:.2f}%  FMR100 {t['fmr100'] * 100:.2f}%  "
+        click.echo(f"test (unseen identities): EER {t['eer'] * 100:.2f} %, FNMR at FMR 1 % {t['fmr100'] * 100:.2f} %, "
                    f"pairs {t['genuine_pairs']}/{t['impostor_pairs']}")
+
+
+def _write_run_info(out_dir: Path, modality: str, preprocessing_id: str, data: Path) -> None:
+    """run.json: what `train eval`/`train export` read from the run folder before TensorFlow loads."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info = {"modality": modality, "preprocessing": preprocessing_id, "data": str(data)}
+    (out_dir / "run.json").write_text(json.dumps(info, indent=2) + "\n")
 
 
 @train.command("eval")
@@ -138,8 +160,14 @@ def report_cmd(model, data, modality, out_dir, history, cache) -> None:
 @click.option("--version", "version", default="1.0.0", show_default=True)
 @click.option("--trained-on", default="", help="What the model was trained on (goes into the card).")
 @click.option("--no-onnx", is_flag=True, help="Skip the ONNX export.")
-def export_cmd(model, modality, data, split, out_dir, name, version, trained_on, no_onnx) -> None:
+@click.option("--max-eer-delta", type=click.FloatRange(0, 1), default=None,
+              help="Allowed |int8 - float| validation EER difference as a fraction (0.01 = 1 point), replacing the "
+              "gate sized by the validation set; recorded in the card.")
+def export_cmd(model, modality, data, split, out_dir, name, version, trained_on, no_onnx, max_eer_delta) -> None:
     """Export float32 + int8 .tflite, ONNX and the model card; fails if int8 does not match float.
+
+    The int8-vs-float EER gate is the larger of 0.5 points and the 95 % bootstrap interval of the difference on
+    the validation pairs (docs/training.md); --max-eer-delta replaces it and the card says so.
 
     \b
     Example:
@@ -147,13 +175,16 @@ def export_cmd(model, modality, data, split, out_dir, name, version, trained_on,
           --split runs/fit/split.json --out models/
     """
     from training.export import export_model
+    from training.export_gate import describe
 
     res = export_model(model, data, out_dir, modality, name or f"{modality}-mobile", version, trained_on,
-                       split=split, onnx=not no_onnx)
+                       split=split, onnx=not no_onnx, max_eer_delta=max_eer_delta)
     c = res.checks
     click.echo(f"int8 {res.int8} ({res.int8.stat().st_size / 1024:.0f} KB); card {res.card}")
-    click.echo(f"validation EER float {c['float']['eer'] * 100:.2f}% int8 {c['int8']['eer'] * 100:.2f}%; "
+    click.echo(f"validation EER float {c['float']['eer'] * 100:.2f} % int8 {c['int8']['eer'] * 100:.2f} %; "
                f"mean cosine {c['mean_cosine']:.4f}")
+    if c.get("gate"):
+        click.echo(f"export gate: {describe(c['gate'])}")
     if res.onnx_error:
         click.echo(f"ONNX export failed: {res.onnx_error}", err=True)
 
@@ -244,3 +275,8 @@ train.add_command(_softbio)
 from training.minutiae_card import minutiae_card as _minutiae_card  # noqa: E402
 
 train.add_command(_minutiae_card)
+
+# Card calibration on real and synthetic sets (issue 16: security levels that hold on real sensors).
+from training.card_calibration import calibrate_card_cmd as _calibrate_card  # noqa: E402
+
+train.add_command(_calibrate_card)

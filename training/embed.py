@@ -63,6 +63,21 @@ def run_preprocessing(run_dir: Path) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def run_modality(run_dir: Path) -> str | None:
+    """The modality a `biolock train fit` run recorded (run.json; older runs: the prefix of their preprocessing id).
+
+    Why here, without TensorFlow: ``train eval runs/x/best.keras`` must know the modality before the 9 s import.
+    """
+    try:
+        value = json.loads((Path(run_dir) / "run.json").read_text()).get("modality")
+    except (OSError, ValueError, AttributeError):
+        value = None
+    if isinstance(value, str):
+        return value
+    prep = run_preprocessing(run_dir)
+    return prep.split("-")[0] if prep and prep.split("-")[0] in ("fingerprint", "vein") else None
+
+
 def check_tflite_file(path: Path) -> None:
     """A TFLite flatbuffer carries the identifier ``TFL3`` at bytes 4..8; anything else is refused by name."""
     try:
@@ -182,7 +197,7 @@ def modality_of(path: str | Path) -> str | None:
     path = Path(path)
     card = path if path.suffix == ".json" else (find_card(path) if path.suffix == ".tflite" else None)
     if card is None:
-        return None
+        return run_modality(path.parent) if path.suffix in (".keras", ".h5") else None
     try:
         return json.loads(Path(card).read_text()).get("modality")
     except (OSError, ValueError):

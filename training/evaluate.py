@@ -63,10 +63,11 @@ def evaluate_model(model: str | Path, data: str | Path, modality: str | None = N
     from training.embed import load_embedder, modality_of
     from training.prepared import prepare
 
-    embed = load_embedder(model)
-    modality = modality or modality_of(model)
+    modality = modality or modality_of(model)  # the card or the run folder: checked before TensorFlow loads
     if modality is None:
-        raise ModelError(f"{model}: no model card says which modality it is; pass --modality")
+        raise ModelError(f"{model}: neither a model card nor its run folder (run.json) says which modality it is; "
+                         "pass --modality")
+    embed = load_embedder(model)
     prepared = prepare(data, modality, embed.input_size, cache_dir=cache_dir, min_impressions=2, progress=progress,
                        preprocessing_id=embed.preprocessing_id)
     results, scores = evaluate_prepared(embed, prepared)

@@ -7,7 +7,9 @@ Steps, each of which can stop the export with numbers (``ExportError``):
 2. convert to float32 TFLite, then to full-integer int8 (int8 input and output) calibrated on a representative
    set of those real preprocessed crops;
 3. run both with LiteRT on the validation images: the int8 model must match the float one -- validation EER
-   within 0.5 percentage points and mean cosine between the two models' embeddings >= 0.99 -- else fail;
+   within the gate of ``training.export_gate`` (the larger of 0.5 points and the 95 % paired bootstrap interval's
+   half-width, so it is sized by the validation set; ``--max-eer-delta`` overrides it and the card records which
+   rule passed) and mean cosine between the two models' embeddings >= 0.99 -- else fail;
 4. thresholds for FMR 1e-3 / 1e-4 / 2e-5 from the int8 model's impostor scores over *all* cross-identity pairs
    of the validation images (FVC's first-impression impostors are too few for 1/50,000; the count is recorded);
 5. ONNX of the same float network via tf2onnx (checked with onnxruntime against Keras); on failure the exact
@@ -116,17 +118,34 @@ def compare_models(float_emb: np.ndarray, int8_emb: np.ndarray, labels, impressi
     from training.protocol import cosine_pair_scores, fvc_pairs, summarize
 
     gen, imp = fvc_pairs(list(labels), list(impressions))
-    f = summarize(cosine_pair_scores(float_emb, gen), cosine_pair_scores(float_emb, imp))
-    q = summarize(cosine_pair_scores(int8_emb, gen), cosine_pair_scores(int8_emb, imp))
+    from training.export_gate import paired_eer_interval
+
+    fg, fi = cosine_pair_scores(float_emb, gen), cosine_pair_scores(float_emb, imp)
+    qg, qi = cosine_pair_scores(int8_emb, gen), cosine_pair_scores(int8_emb, imp)
+    f, q = summarize(fg, fi), summarize(qg, qi)
     cos = np.einsum("ij,ij->i", float_emb, int8_emb)
     return {"float": f, "int8": q, "mean_cosine": float(cos.mean()), "min_cosine": float(cos.min()),
-            "eer_delta": float(abs(q["eer"] - f["eer"]))}
+            "eer_delta": float(abs(q["eer"] - f["eer"])),
+            "interval": paired_eer_interval(np.asarray(fg), np.asarray(fi), np.asarray(qg), np.asarray(qi))}
 
 
-def check_match(checks: dict, max_eer_delta: float, min_cosine: float) -> None:
-    """Raise ExportError with the numbers when the int8 model does not match the float one."""
+def check_match(checks: dict, max_eer_delta: float | None, min_cosine: float) -> None:
+    """Raise ExportError with the numbers when the int8 model does not match the float one.
+
+    With ``checks["interval"]`` the gate is ``training.export_gate`` (``max_eer_delta`` None: sized by the
+    validation set; a number: that fixed override); its verdict is stored in ``checks["gate"]`` for the card.
+    """
+    from training.export_gate import FLOOR, decide, describe
+
     problems = []
-    if checks["eer_delta"] > max_eer_delta:
+    if checks.get("interval") is not None:
+        gate = checks["gate"] = decide(checks["interval"], max_eer_delta)
+        log.info("export gate: %s", describe(gate))
+        if not gate["passed"]:
+            problems.append(f"validation EER float {checks['float']['eer'] * 100:.2f}% vs int8 "
+                            f"{checks['int8']['eer'] * 100:.2f}%: {describe(gate)} (override: --max-eer-delta)")
+    elif checks["eer_delta"] > (FLOOR if max_eer_delta is None else max_eer_delta):
+        max_eer_delta = FLOOR if max_eer_delta is None else max_eer_delta
         problems.append(f"validation EER float {checks['float']['eer'] * 100:.2f}% vs int8 "
                         f"{checks['int8']['eer'] * 100:.2f}% (difference {checks['eer_delta'] * 100:.2f} points "
                         f"> {max_eer_delta * 100:.2f})")
@@ -169,7 +188,7 @@ def export_model(
     representative: int = 300,
     onnx: bool = True,
     write_float: bool = True,
-    max_eer_delta: float = 0.005,
+    max_eer_delta: float | None = None,
     min_cosine: float = 0.99,
     cache_dir: Path | None = None,
     progress: bool = True,
@@ -192,8 +211,11 @@ def export_model(
     pool = ok if ok.size >= 16 else np.arange(len(prepared))
     rep = prepared.images[np.random.default_rng(0).choice(pool, min(representative, pool.size), replace=False)]
 
-    float_bytes = convert_float(model)
-    int8_bytes = convert_int8(model, rep)
+    from device.nativelog import quiet_native
+
+    with quiet_native("tensorflow", stdout=True):  # the converter's "Saved artifact ... Captures" chatter
+        float_bytes = convert_float(model)
+        int8_bytes = convert_int8(model, rep)
     tmp_paths: list[Path] = []
     try:
         f_tmp = _tmp(out_dir, f"{stem}_float32.tflite", tmp_paths)
@@ -213,7 +235,8 @@ def export_model(
         onnx_name = onnx_sha = onnx_error = None
         if onnx:
             try:
-                onnx_bytes = convert_onnx(model)
+                with quiet_native("tf2onnx", stdout=True):
+                    onnx_bytes = convert_onnx(model)
                 cos = np.einsum("ij,ij->i", onnx_embed(onnx_bytes, prepared.images[:64]), f_emb[:64])
                 if not cos.min() > 0.999:
                     raise ExportError(f"ONNX output differs from the float model (min cosine {cos.min():.4f})")
@@ -238,6 +261,7 @@ def export_model(
                 "impostor_pairs": checks["int8"]["impostor_pairs"], "fmr100": checks["int8"]["fmr100"],
                 "float_eer": checks["float"]["eer"], "int8_vs_float_mean_cosine": round(checks["mean_cosine"], 5),
                 "threshold_impostor_pairs": int(impostor.size), "validation_identities": prepared.identity_count(),
+                "export_gate": _gate_for_card(checks, max_eer_delta),
             },
             "trained_on": trained_on, "created": _dt.date.today().isoformat(),
         }
@@ -265,6 +289,13 @@ def export_model(
         float32=finals.get(f"{stem}_float32.tflite"), onnx=finals.get(onnx_name) if onnx_name else None,
         onnx_error=onnx_error, checks=checks,
     )
+
+
+def _gate_for_card(checks: dict, max_eer_delta: float | None) -> dict:
+    """What passed the model: the rule, the allowed difference, the observed one and its interval."""
+    gate = checks.get("gate") or {}
+    return {"rule": gate.get("rule", "fixed"), "allowed_eer_delta": gate.get("allowed", max_eer_delta),
+            "eer_delta": gate.get("delta"), "ci95": gate.get("ci95"), "max_eer_delta_override": max_eer_delta}
 
 
 def _tmp(out_dir: Path, final: str, registry: list[Path]) -> Path:

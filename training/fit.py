@@ -25,11 +25,52 @@ from pathlib import Path
 
 import numpy as np
 
-from device.errors import ConfigError, DatasetError
+from device.errors import BiolockError, ConfigError, DatasetError
 from training.prepared import PreparedSet
 from training.train_config import TrainConfig
 
 log = logging.getLogger("biolock.train")
+
+
+RUN_FILES = ("best.keras", "ckpt", "history.json", "summary.json", "curves.png")
+
+
+class RunExistsError(ConfigError):
+    """The run folder already holds a training run and neither --resume nor --force was given."""
+
+
+class TrainingInterrupted(BiolockError):
+    """Ctrl-C during training; the checkpoint was saved and the run can be resumed."""
+
+    exit_code = 130
+
+    def __init__(self, out_dir: Path, epoch: int, hint: str = "") -> None:
+        self.out_dir, self.epoch = out_dir, epoch
+        hint = hint or f"resume with --resume --out {out_dir}"
+        super().__init__(f"interrupted after {epoch} complete epoch(s); checkpoint saved in {out_dir / 'ckpt'}; {hint}")
+
+
+def check_run_folder(out_dir: Path, resume: bool, force: bool) -> None:
+    """Refuse to overwrite a run (as ``data synth``, ``store export`` and ``lock pair`` refuse); ``force`` clears it.
+
+    Why: training into an existing folder used to replace a better ``best.keras`` without a word.
+    """
+    out_dir = Path(out_dir)
+    found = [n for n in RUN_FILES if (out_dir / n).exists()]
+    if resume:
+        if force:
+            raise ConfigError("--resume and --force contradict each other: continue the run, or start it over")
+        return
+    if found and not force:
+        raise RunExistsError(f"{out_dir} already holds a training run ({', '.join(found)}): pass --resume to continue "
+                             "it, --force to start over (deletes it), or choose another --out")
+    if found:
+        import shutil
+
+        for n in found:
+            path = out_dir / n
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        log.warning("--force: removed the previous run in %s (%s)", out_dir, ", ".join(found))
 
 
 @dataclass
@@ -82,12 +123,10 @@ def fit(
     """Train ``cfg`` on ``prepared`` (identity-disjoint split inside), writing everything to ``out_dir``."""
     import keras
     import tensorflow as tf
-    from tqdm import tqdm
 
     from training.augment import AugmentParams
     from training.batches import PKSampler, TripletSampler, split_identities
     from training.embed import KerasEmbedder
-    from training.losses import EERLoss
     from training.mining import mine_triplets
     from training.nets import build_model
 
@@ -169,8 +208,30 @@ def fit(
         log.info("resumed after epoch %d (best val EER %.4f)", state["epoch"], state["best_eer"])
 
     embedder = KerasEmbedder(model)
+    try:
+        _epochs(locals())
+    except KeyboardInterrupt:
+        _save(ckpt, ckpt_dir, state)  # the current weights with the count of complete epochs: --resume repeats one
+        raise TrainingInterrupted(out_dir, state["epoch"]) from None
+    return _finish(out_dir, model, state, test_set, split, prepared, started)
+
+
+def _epochs(v: dict) -> None:
+    """The epoch loop (a function of fit's locals so fit can catch Ctrl-C around it and save the checkpoint)."""
+    cfg, state, optimizer, loss_fn, embedder = v["cfg"], v["state"], v["optimizer"], v["loss_fn"], v["embedder"]
+    offline, sampler, train_set, val_set, model = v["offline"], v["sampler"], v["train_set"], v["val_set"], v["model"]
+    train_step, data_iter, out_dir, ckpt, ckpt_dir = v["train_step"], v["data_iter"], v["out_dir"], v["ckpt"], \
+        v["ckpt_dir"]
+    from device.progress import Progress
+    from training.losses import EERLoss
+    from training.mining import mine_triplets
+
+    select = "EER" if cfg.optim.select_on == "eer" else "FNMR at FMR 1 %"
     for epoch in range(state["epoch"], cfg.optim.epochs):
         if state["since_best"] >= cfg.optim.patience:
+            log.info("early stopping after epoch %d: validation %s has not improved for %d epochs "
+                     "(optim.patience); best %.2f %% at epoch %d", epoch, select, state["since_best"],
+                     100 * state.get("best_score", state["best_eer"]), state["best_epoch"])
             break
         optimizer.learning_rate.assign(state["lr"])
         temperature = loss_fn.anneal(epoch) if isinstance(loss_fn, EERLoss) else None
@@ -180,12 +241,12 @@ def fit(
             sampler.set_triplets(mine_triplets(emb, train_set.labels, 4096, rng, cfg.loss.hard_fraction))
         t0 = time.monotonic()
         losses = []
-        bar = tqdm(range(cfg.optim.steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.optim.epochs}",
-                   disable=not progress, leave=False)
-        for _ in bar:
-            losses.append(train_step(next(data_iter)))
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-        bar.close()
+        with Progress(cfg.optim.steps_per_epoch, f"epoch {epoch + 1}/{cfg.optim.epochs}", "step",
+                      lines=False) as bar:  # on a terminal a live bar; elsewhere only the epoch line below
+            for _ in range(cfg.optim.steps_per_epoch):
+                losses.append(train_step(next(data_iter)))
+                bar.update()
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
         val = evaluate_split(embedder, val_set, cfg.data.val_max_identities, cfg.seed)
         row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_eer": val["eer"], "val_fmr100": val["fmr100"],
                "lr": state["lr"], "temperature": temperature, "seconds": round(time.monotonic() - t0, 2)}
@@ -202,14 +263,16 @@ def fit(
                 state["lr"] = max(cfg.optim.min_learning_rate, state["lr"] * cfg.optim.lr_factor)
                 state["since_lr"] = 0
         state["epoch"] = epoch + 1
-        msg = (f"epoch {epoch + 1}: loss {row['loss']:.4f}  val EER {val['eer'] * 100:.2f}%  "
-               f"FMR100 {val['fmr100'] * 100:.2f}%  lr {row['lr']:.2e}  {row['seconds']:.0f}s")
-        if progress:
-            tqdm.write(msg)
-        log.info(msg)
+        log.info(f"epoch {epoch + 1}/{cfg.optim.epochs}: loss {row['loss']:.4f}, val EER {val['eer'] * 100:.2f} %, "
+                 f"val FNMR at FMR 1 % {val['fmr100'] * 100:.2f} %, lr {row['lr']:.2e}, {row['seconds']:.0f} s"
+                 + (" (best so far, saved)" if improved else ""))  # one line per epoch, printed once
         _save(ckpt, ckpt_dir, state)
         _write_json(out_dir / "history.json", state["history"])
         _plot(out_dir, state["history"])
+
+
+def _finish(out_dir: Path, model, state: dict, test_set, split, prepared: PreparedSet, started: float) -> FitResult:
+    from training.embed import KerasEmbedder
 
     best_path = out_dir / "best.keras"
     if not best_path.exists():  # resumed after training had ended, or no epoch ran: keep the current weights
