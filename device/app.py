@@ -123,6 +123,7 @@ class Daemon:
         decide_frame: bool = False,
         health_every_s: float = 5.0,
         max_degraded_s: float | None = 300.0,
+        control: Any = None,
     ) -> None:
         self.sensor_factory = sensor_factory
         self.decide = decide
@@ -148,6 +149,7 @@ class Daemon:
         self._degraded_since: float | None = None
         self._next_health = -math.inf
         self.opens_door = getattr(unlocker, "opens_door", True)  # NullUnlocker: False
+        self.control = control  # device.control.ControlServer: lends the sensor to `biolock enroll`
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -163,6 +165,8 @@ class Daemon:
             log.info("ready: waiting for fingers on %s", getattr(self.sensor, "sensor_id", "sensor"))
             while not self.stop_event.is_set():
                 if self._check_health():
+                    break
+                if self.control is not None and self._lend_sensor() and not self._open_sensor():
                     break
                 self.notifier.ping_if_due(self.clock())
                 if self.max_attempts is not None and self.stats.attempts >= self.max_attempts:
@@ -213,6 +217,25 @@ class Daemon:
         self.stats.degraded = f"degraded for {now - self._degraded_since:.0f} s: {self.degraded_reason}"[:300]
         log.error("%s; exiting so the service manager restarts biolock", self.stats.degraded)
         self.notifier.status(f"exiting: {self.stats.degraded}"[:200])
+        return True
+
+    def _lend_sensor(self) -> bool:
+        """Serve a pause request from the control socket: close the sensor until the client lets go. True when
+        the sensor was lent (the caller re-opens it)."""
+        pid = self.control.pause_requested()
+        if pid is None:
+            return False
+        self._close_sensor()
+        self.control.confirm()
+        log.info("sensor lent to pid %s (enrolment); the door does not open meanwhile", pid)
+        self.notifier.status(f"paused: sensor lent to pid {pid} for enrolment")
+        self._audit("sensor", user=None, decision="lent", detail=f"to pid {pid}")
+        while not self.stop_event.is_set():
+            why = self.control.pause_over()
+            if why is not None:
+                log.info("sensor back from pid %s: %s", pid, why)
+                break
+            self._wait(0.05)
         return True
 
     def _close_sensor(self) -> None:

@@ -90,11 +90,15 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
     daemon = Daemon(sensors, decide, unlocker, duration_ms=config.unlock.duration_ms,
                     notifier=notifier, stop=stop, poll_s=poll_s, max_attempts=soak, audit=auth.store.audit,
                     on_attempt=probe, keep_history=False, decide_frame=fusion, max_degraded_s=max_degraded_s)
+    from device.control import CONTROL_SOCKET, ControlServer
+
+    daemon.control = ControlServer(app.state_dir / CONTROL_SOCKET)  # `biolock enroll` borrows the sensor here
     restore = install_signal_handlers(stop)
     try:
         stats = daemon.run()
     finally:
         restore()
+        daemon.control.close()
         unlocker.close()
         auth.close()
         notifier.close()

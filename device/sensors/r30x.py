@@ -100,6 +100,15 @@ class R30xSensor(Sensor):
                 f"cannot open the fingerprint sensor at {self.port}: {exc} (check sensor.port, the cable, and that "
                 "the user may open the device: group dialout)"
             ) from exc
+        from device.sensors.portlock import lock_port
+
+        busy = lock_port(self._ser, self.port)  # exclusive: a second process would corrupt both sides' packets
+        if busy is not None:
+            self.close()
+            raise SensorUnavailableError(
+                f"the fingerprint sensor {busy}: a running `biolock run` lends it to `biolock enroll` on request; "
+                "stop any other program using the port"
+            )
         self._rx.clear()
         try:
             self._ser.reset_input_buffer()
