@@ -296,6 +296,36 @@ system_checks() {
     return $ok
 }
 
+# The tests' fixture models are built with TensorFlow, which the board never has: build them on the host (the
+# developer's .venv, `make venv`) from the snapshot's own tests/models_fixture.py, and hand them to the root through
+# BIOLOCK_TEST_MODEL_CACHE. The .tflite/.onnx files are the same on every architecture; inference runs on aarch64.
+fixture_models() {
+    local py=${BIOLOCK_HOST_PYTHON:-$REPO/.venv/bin/python}
+    if ! "$py" -c 'import tensorflow' >/dev/null 2>&1; then
+        echo "no host Python with TensorFlow ($py; make venv, or set BIOLOCK_HOST_PYTHON):"
+        echo "the tests that need the fixture models will be skipped, and counted as skipped"
+        return 0
+    fi
+    mkdir -p "$CACHE/fixture-models"
+    (cd "$MNT/opt/biolock-src" && BIOLOCK_TEST_MODEL_CACHE="$CACHE/fixture-models" "$py" -c '
+import hashlib, os, shutil, sys
+from pathlib import Path
+sys.path[:0] = ["tests", "."]
+import models_fixture as mf
+src = hashlib.sha256(Path("tests/models_fixture.py").read_bytes()).hexdigest()[:12]
+out = Path(os.environ["BIOLOCK_TEST_MODEL_CACHE"]) / f"fixture-{mf.FIXTURE_VERSION}-{src}"
+if not (out / "vein.json").is_file():
+    tmp = out.with_name(f".building-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    mf.build_fixture_models(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+print(out, sorted(p.name for p in out.iterdir()))
+') || return 1
+    mkdir -p "$MNT/opt/biolock-check/fixture-models"
+    cp -a "$CACHE/fixture-models/." "$MNT/opt/biolock-check/fixture-models/"
+}
+
 run_tests() {
     local files
     if [ "$TESTS" = auto ]; then
@@ -306,7 +336,8 @@ run_tests() {
     fi
     echo "$files" > "$RUN/test-files.txt"
     # -m "not slow": the slow tests (training, soak) are for the host; --timeout per test guards a hang under qemu
-    in_root sh -c "cd /opt/biolock-src && GPIOZERO_PIN_FACTORY=mock python -m pytest -q -p no:cacheprovider \
+    in_root sh -c "cd /opt/biolock-src && GPIOZERO_PIN_FACTORY=mock \
+        BIOLOCK_TEST_MODEL_CACHE=/opt/biolock-check/fixture-models python -m pytest -q -p no:cacheprovider \
         -m 'not slow' --timeout=900 --junitxml=/opt/biolock-check/junit.xml $(echo $files)"
     local rc=$?
     cp "$MNT/opt/biolock-check/junit.xml" "$RUN/junit.xml" 2>/dev/null
@@ -333,6 +364,7 @@ step status "biolock status" in_root biolock status
 step demo "biolock demo" in_root biolock demo
 step bench "biolock bench" in_root biolock bench
 if [ "$TESTS" != none ]; then
+    step fixture-models "built on the host" fixture_models
     step tests "device-side tests" run_tests
 fi
 for name in status demo bench; do
