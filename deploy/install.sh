@@ -4,9 +4,10 @@
 #   sudo deploy/install.sh                 # install, do not start
 #   sudo deploy/install.sh --start         # install, enable and start the service
 #   deploy/install.sh --dry-run            # print what would be done (no root needed)
+#   sudo deploy/install.sh --extras=device,pi   # choose the extras instead of detecting the board
 #
 # What it does: creates the system user `biolock` (groups dialout, video, gpio), a virtual environment in
-# /opt/biolock/.venv with the `device` extra (plus `jetson` on Jetson), /etc/biolock/biolock.toml with the
+# /opt/biolock/.venv with the `device` extra (plus `pi` on a Raspberry Pi, `jetson` on Jetson), /etc/biolock/biolock.toml with the
 # board's UART if there is none yet, the udev rules and the systemd unit. See docs/daemon.md.
 set -eu
 
@@ -15,11 +16,13 @@ CONF_DIR=/etc/biolock
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 DRY=0
 START=0
+EXTRAS_OPT=
 for arg in "$@"; do
     case "$arg" in
         --dry-run) DRY=1 ;;
         --start) START=1 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        --extras=*) EXTRAS_OPT=${arg#--extras=} ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         *) echo "unknown option: $arg" >&2; exit 2 ;;
     esac
 done
@@ -38,8 +41,8 @@ fi
 MODEL=$(tr -d '\0' 2>/dev/null < /proc/device-tree/model || true)
 EXTRAS=device
 case "$MODEL" in
-    *"Raspberry Pi 5"*) BOARD="Raspberry Pi 5"; UART=/dev/ttyAMA0 ;;   # GPIO14/15 after dtparam=uart0=on
-    *"Raspberry Pi"*)   BOARD="$MODEL"; UART=/dev/ttyS0 ;;            # mini UART on GPIO14/15 (Bluetooth keeps PL011)
+    *"Raspberry Pi 5"*) BOARD="Raspberry Pi 5"; UART=/dev/ttyAMA0; EXTRAS=device,pi ;;  # GPIO14/15, dtparam=uart0=on
+    *"Raspberry Pi"*)   BOARD="$MODEL"; UART=/dev/ttyS0; EXTRAS=device,pi ;;  # mini UART on GPIO14/15
     *)
         if [ -f /etc/nv_tegra_release ] || echo "$MODEL" | grep -qi jetson; then
             BOARD="Jetson ($MODEL)"; UART=/dev/ttyTHS1; EXTRAS=device,jetson
@@ -47,7 +50,10 @@ case "$MODEL" in
             BOARD="unknown board"; UART=/dev/ttyUSB0
         fi ;;
 esac
-echo "board: $BOARD; fingerprint module UART: $UART (edit $CONF_DIR/biolock.toml to change)"
+# pi: gpiozero's lgpio pin factory + libgpiod (docs/boards.md); jetson: onnxruntime + libgpiod (JetPack's
+# onnxruntime-gpu / OpenCV replace PyPI's: README "Jetson")
+if [ -n "$EXTRAS_OPT" ]; then EXTRAS=$EXTRAS_OPT; fi
+echo "board: $BOARD; fingerprint module UART: $UART (edit $CONF_DIR/biolock.toml to change); extras: $EXTRAS"
 
 # --- user, files, venv ----------------------------------------------------------------------------------------------
 if ! id biolock >/dev/null 2>&1; then
@@ -60,8 +66,9 @@ run mkdir -p "$PREFIX" "$CONF_DIR"
 run python3 -m venv "$PREFIX/.venv"
 run "$PREFIX/.venv/bin/pip" install --quiet --upgrade pip
 run "$PREFIX/.venv/bin/pip" install --quiet "$SRC[$EXTRAS]"
-# The minutiae matcher (docs/minutiae.md) where nbis-py has a wheel for this board; without it the embedding decides.
-run "$PREFIX/.venv/bin/pip" install --quiet "$SRC[minutiae]" || echo "nbis-py not available here: minutiae off"
+# The minutiae matcher (docs/minutiae.md) where NBIS installs (nbis-py on x86_64, nbis-python on aarch64, whose
+# wheels need glibc >= 2.38: docs/boards.md); without it the embedding decides (biolock status says which).
+run "$PREFIX/.venv/bin/pip" install --quiet "$SRC[minutiae]" || echo "NBIS not available here: minutiae off"
 if [ ! -e "$CONF_DIR/biolock.toml" ]; then
     echo "+ write $CONF_DIR/biolock.toml"
     if [ "$DRY" -eq 0 ]; then
