@@ -7,8 +7,9 @@
 #   sudo deploy/install.sh --extras=device,pi   # choose the extras instead of detecting the board
 #
 # What it does: creates the system user `biolock` (groups dialout, video, gpio), a virtual environment in
-# /opt/biolock/.venv with the `device` extra (plus `pi` on a Raspberry Pi, `jetson` on Jetson), /etc/biolock/biolock.toml with the
-# board's UART if there is none yet, the udev rules and the systemd unit. See docs/daemon.md.
+# /opt/biolock/.venv with the `device` extra (plus `pi` on a Raspberry Pi, `jetson` on Jetson),
+# /etc/biolock/biolock.toml with the board's UART if there is none yet, the udev rules and the systemd unit.
+# See docs/daemon.md and docs/boards.md.
 set -eu
 
 PREFIX=/opt/biolock
