@@ -23,7 +23,7 @@ for arg in "$@"; do
         --dry-run) DRY=1 ;;
         --start) START=1 ;;
         --extras=*) EXTRAS_OPT=${arg#--extras=} ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "unknown option: $arg" >&2; exit 2 ;;
     esac
 done
