@@ -17,6 +17,7 @@ captures are not failures (the person is told what to fix); non-matching compari
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from device.config import Config, EnrolConfig
+from device.enrolgroup import grow_group
 from device.errors import BiolockError, ConfigError, ModelError
 from device.imageio import to_grey_u8
 from device.inference import Embedder, build_embedder
@@ -42,6 +44,7 @@ SHORTLIST = 8  # identify with minutiae: how many users (best cosines first) get
 DISAGREE = "captures disagree: place the same finger again"
 FINGERS = tuple(f"{side}-{digit}" for side in ("left", "right")
                 for digit in ("thumb", "index", "middle", "ring", "little"))
+RESERVED_NAMES = ("unknown", "-")  # what `verify`/`audit tail` print for "no one"; a user of that name would lie
 NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
 
@@ -58,6 +61,12 @@ def check_user_name(name: object) -> str:
     if not isinstance(name, str) or not NAME_RE.match(name) or name != name.strip() or name.startswith("*"):
         raise RequestError(f"invalid user name {name!r}: 1-64 printable characters, no surrounding spaces, "
                            "not starting with '*'")
+    if name.lower() in RESERVED_NAMES or "/" in name:
+        raise RequestError(f"invalid user name {name!r}: 'unknown' and '-' are reserved and '/' is not allowed")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from the command line arrive as surrogate escapes
+        raise RequestError(f"invalid user name {name!r}: not valid UTF-8 text") from None
     return name
 
 
@@ -376,9 +385,10 @@ class Authenticator:
         good_min: list[bytes] = []  # their minutiae templates (when minutiae are on)
         pair_scores = np.zeros((0, 0))  # fused scores between good captures (when minutiae are on)
         good_at: list[int] = []
-        group: list[int] = []  # the largest set of mutually agreeing captures so far
+        group: list[int] = []  # this finger's agreeing captures: grows by one capture at a time (never jumps)
         rejected: list[tuple[int, str]] = []
         attempts = 0
+        seen: dict[bytes, int] = {}  # capture digest -> attempt: a sensor never gives the same bytes twice
 
         def tell(index: int, ok: bool, message: str) -> None:
             if on_capture is not None:
@@ -386,6 +396,15 @@ class Authenticator:
 
         for image in images:
             attempts += 1
+            digest = hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()
+            if digest in seen:
+                why = f"identical to capture {seen[digest]} (the same image twice): place the finger again"
+                rejected.append((attempts, why))
+                tell(attempts, False, why)
+                if attempts >= limit:
+                    break
+                continue
+            seen[digest] = attempts
             vector, problem = self._probe(image, {})
             template, why = self._minutiae_of(image, {}) if vector is not None else (None, None)
             if vector is None or why is not None:
@@ -396,8 +415,9 @@ class Authenticator:
                 good_at.append(attempts)
                 if template is not None:
                     good_min.append(template)
-                group, pair_scores = self._agreeing(good, good_min, need, pair_scores)
-                if len(good) - 1 in group or len(good) == 1:
+                largest, pair_scores = self._agreeing(good, good_min, len(good), pair_scores)
+                group = grow_group(group, largest, len(good) - 1)
+                if len(good) - 1 in group:
                     tell(attempts, True, "good capture: lift and place again" if len(group) < need else "done")
                 else:
                     tell(attempts, False, DISAGREE)

@@ -73,7 +73,8 @@ def test_failed_enrolment_is_an_error_and_stores_nothing(env):
     assert json.loads(r.output.splitlines()[0])["stored"] == 0
     r = run("enroll", "carol", "--finger", "nose", "--image", blank)
     assert r.exit_code == 2 and "unknown finger" in r.output and "Traceback" not in r.output
-    assert json.loads(run("status", "--json").output)["store"]["users"] == 0
+    assert json.loads(run("status", "--json").output)["store"] is None  # a failed enrolment creates no store
+    assert not (tmp / "state").exists() or not any((tmp / "state").iterdir())
 
 
 def test_verify_and_enroll_from_the_sensor(env):

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import logging
 from contextlib import ExitStack, closing
 from pathlib import Path
 
 import click
 
 from device.commands._authcli import JSON_OPTION, MODEL_OPTION, file_images, open_authenticator, sensor_images
+from device.fingers import finger_option
+from device.statedir import unchanged_on_failure
+
+log = logging.getLogger("biolock.enroll")
 
 
 @click.command("enroll")
 @click.argument("name")
-@click.option("--finger", required=True, help="Which finger: left-|right- thumb, index, middle, ring or little.")
+@finger_option()
 @click.option("--image", "images", multiple=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Read captures from image files instead of the sensor (repeat the option; fusion mode: the "
                    "fingerprint captures).")
@@ -22,15 +27,18 @@ from device.commands._authcli import JSON_OPTION, MODEL_OPTION, file_images, ope
               help="Fusion mode: the vein captures as image files (repeat the option).")
 @click.option("--only", type=click.Choice(["fingerprint", "vein"]), default=None,
               help="Fusion mode: enrol (or redo) just this modality; the other one stays as it is.")
+@click.option("--replace", is_flag=True, help="Re-enrol a finger NAME already has (its templates are replaced).")
 @MODEL_OPTION
 @JSON_OPTION
 @click.pass_obj
 def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: tuple[Path, ...],
-            only: str | None, model: Path | None, as_json: bool) -> None:
+            only: str | None, replace: bool, model: Path | None, as_json: bool) -> None:
     """Enrol NAME's finger: takes enrol.captures (default 5) good, agreeing captures and stores them encrypted.
 
-    Poor captures are refused with the reason, captures that disagree are asked again, and a finger already
-    enrolled to someone else is refused. Nothing is stored unless everything succeeds.
+    Poor captures are refused with the reason, captures that disagree are asked again, the same image given twice
+    counts once, and a finger already enrolled to someone else is refused. Nothing is stored unless everything
+    succeeds, and a failed enrolment leaves the state directory as it was. --finger defaults to right-index and
+    accepts fprintd's names (right-index-finger); re-enrolling a finger NAME already has needs --replace.
 
     In fusion mode (device.modality = "fusion") the same finger is enrolled in both modalities under NAME:
     first the fingerprint captures ([sensor] or --image files), then the vein captures ([sensor_vein] or
@@ -39,7 +47,8 @@ def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: 
 
     \b
     Example:
-      biolock enroll alice --finger right-index
+      biolock enroll alice
+      biolock enroll alice --finger left-thumb --replace
       biolock enroll alice --finger right-index --image a1.png --image a2.png --image a3.png
       biolock enroll alice --finger right-index --image f1.png --image f2.png --vein-image v1.png --vein-image v2.png
       biolock enroll alice --finger right-index --only vein     # fusion mode: redo the vein only
@@ -56,18 +65,48 @@ def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: 
             where = f"{modality} " if modality else ""
             click.echo(f"[{where}{fb.index}] {mark} {fb.message} ({fb.good}/{fb.needed})", err=True)
 
-    if fusion:
+    from device.pipeline import check_user_name
+
+    check_user_name(name)  # before the model loads or the sensor opens
+    replacing = _already_enrolled(app, name, finger, replace, only)
+    if fusion:  # not rolled back as a whole: a fingerprint that succeeded stays enrolled (see above)
         _enrol_fusion(app, name, finger, images, vein_images, only, model, as_json, progress)
         return
     source = file_images(images) if images else sensor_images(app.config)
-    with open_authenticator(app, model) as auth, closing(source):  # closing: release the sensor at once
+    with unchanged_on_failure(app.state_dir), open_authenticator(app, model) as auth, closing(source):
         result = auth.enroll(name, finger, source, on_capture=progress)
+        if not result.ok:
+            if as_json:
+                click.echo(json.dumps(_result_dict(result), sort_keys=True))
+            raise EnrolmentError(f"enrolment of {name} ({finger}) failed: {result.reason}")
     if as_json:
-        click.echo(json.dumps(_result_dict(result), sort_keys=True))
-    if not result.ok:
-        raise EnrolmentError(f"enrolment of {name} ({finger}) failed: {result.reason}")
-    if not as_json:
-        click.echo(f"enrolled {name} ({finger}): {result.stored} templates from {result.attempts} captures")
+        click.echo(json.dumps({**_result_dict(result), "replaced": replacing}, sort_keys=True))
+    else:
+        verb = "re-enrolled (replaced the old templates)" if replacing else "enrolled"
+        click.echo(f"{verb} {name} ({finger}): {result.stored} templates from {result.attempts} captures")
+
+
+def _already_enrolled(app, name: str, finger: str, replace: bool, only: str | None) -> bool:
+    """Whether NAME already has FINGER (in the modality being enrolled); without --replace that is an error.
+
+    Read-only, before the model loads: a state directory without a store stays without one.
+    """
+    from device.pipeline import RequestError
+    from device.store.cli_support import open_store
+
+    if not (app.state_dir / "store.db").exists():
+        return False
+    modality = app.config.device.modality
+    wanted = {only} if only else ({"fingerprint", "vein"} if modality == "fusion" else {modality})
+    with open_store(app) as store:
+        found = [u for u in store.users() if u.name == name]
+    have = found and any(e.finger == finger and e.modality in wanted for e in found[0].enrolments)
+    if have and not replace:
+        raise RequestError(f"{name} already has {finger} enrolled: pass --replace to replace those templates, or "
+                           "choose another --finger")
+    if have:
+        log.info("%s's %s is enrolled already: --replace, the new captures replace it", name, finger)
+    return bool(have)
 
 
 def _result_dict(result) -> dict:

@@ -1,0 +1,98 @@
+"""Admin verbs as fprintd and faillock users know them (issue 21): finger names and default, --replace,
+identical captures, a count that never jumps, no state left behind by a failed enrolment, users/audit verbs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from models_fixture import finger_image, fixture_models  # noqa: F401 - fixture
+
+from device.cli import main
+from device.enrolgroup import grow_group
+from device.fingers import UnknownFinger, canonical_finger
+
+
+def write(path: Path, image: np.ndarray) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
+    return str(path)
+
+
+@pytest.fixture
+def env(fixture_models, tmp_path):  # noqa: F811
+    cfg = tmp_path / "biolock.toml"
+    cfg.write_text(f'[inference]\nmodel = "{fixture_models.int8_card}"\n[enrol]\ncaptures = 3\n'
+                   f'[sensor]\ntype = "replay"\npath = "{tmp_path / "sensor"}"\n')
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, ["--config", str(cfg), "--state-dir", str(tmp_path / "state"), *args])
+
+    return run, tmp_path
+
+
+def images(tmp: Path, identity: int, name: str, n: int = 3) -> list[str]:
+    args = []
+    for i in range(n):
+        args += ["--image", write(tmp / f"{name}{i}.png", finger_image(identity, i))]
+    return args
+
+
+def test_fprintd_finger_names_are_aliases():
+    assert canonical_finger("right-index-finger") == "right-index"
+    assert canonical_finger("Left_Thumb") == "left-thumb"
+    assert canonical_finger("left little finger") == "left-little"
+    with pytest.raises(UnknownFinger, match="right-index-finger"):
+        canonical_finger("right-pinky")
+
+
+def test_count_grows_by_one_and_stays_on_the_first_finger():
+    group: list[int] = []
+    group = grow_group(group, [0], 0)
+    group = grow_group(group, [0, 1], 1)
+    assert group == [0, 1]
+    assert grow_group(group, [2, 3], 3) == [0, 1]  # another finger's pair does not take over a counted group
+    assert grow_group(group, [0, 1, 2, 3], 3) == [0, 1, 3]  # a bridge adds one capture, never a jump of two
+    assert grow_group([0], [1, 2], 2) == [1, 2]  # a stray first capture gives way to an agreeing pair
+
+
+def test_unknown_finger_is_refused_before_anything_loads(env):
+    run, tmp = env
+    r = run("enroll", "alice", "--finger", "right-pinky", "--model", str(tmp / "missing.json"))
+    assert r.exit_code == 2 and r.output.startswith("error: invalid value for '--finger'"), r.output
+    assert not (tmp / "state").exists()
+
+
+def test_default_finger_alias_replace_and_identical_captures(env):
+    run, tmp = env
+    r = run("enroll", "alice", *images(tmp, 1, "a"))
+    assert r.exit_code == 0 and "enrolled alice (right-index)" in r.output, r.output
+    r = run("enroll", "alice", "--finger", "right-index-finger", *images(tmp, 1, "b"))
+    assert r.exit_code == 2 and "--replace" in r.output, r.output
+    r = run("enroll", "alice", "--finger", "right-index-finger", "--replace", *images(tmp, 1, "c"))
+    assert r.exit_code == 0 and "re-enrolled" in r.output, r.output
+    same = write(tmp / "same.png", finger_image(2, 0))
+    r = run("enroll", "bob", "--image", same, "--image", same, "--image", same, "--image", same)
+    assert r.exit_code == 2 and "identical to capture 1" in r.output, r.output
+    counts = [int(line.rsplit("(", 1)[1].split("/")[0]) for line in r.output.splitlines() if line.startswith("[")]
+    assert counts == [1, 1, 1, 1]
+
+
+def test_failed_enrolment_leaves_no_store_behind(env):
+    run, tmp = env
+    blank = write(tmp / "blank.png", np.full((288, 256), 255, np.uint8))
+    r = run("enroll", "carol", "--image", blank, "--image", blank)
+    assert r.exit_code == 2, r.output
+    assert not (tmp / "state").exists() or not any((tmp / "state").iterdir()), list((tmp / "state").iterdir())
+
+
+@pytest.mark.parametrize("bad", ["unknown", "-", "a/b"])
+def test_reserved_names_are_refused_by_enrol(env, bad):
+    run, tmp = env
+    r = run("enroll", bad, "--image", write(tmp / "x.png", finger_image(3, 0)))
+    assert r.exit_code == 2 and "reserved" in r.output, r.output
