@@ -18,10 +18,10 @@ from device.fingerprint import params
 
 
 @lru_cache(maxsize=16)
-def _bank(period_q: float, n: int) -> tuple:
+def _bank(period_q: float, n: int, sigma_factor: float) -> tuple:
     """1-D kernels per orientation: (|nx| key, sign of nx, vertical cos kernel, vertical sin kernel) and the
     horizontal cos/sin kernels per |nx| key."""
-    sigma = params.GABOR_SIGMA_FACTOR * period_q
+    sigma = sigma_factor * period_q
     half = int(np.ceil(2.5 * sigma))
     x = np.arange(-half, half + 1, dtype=np.float64)
     g = np.exp(-x * x / (2 * sigma * sigma))
@@ -43,9 +43,10 @@ def _bank(period_q: float, n: int) -> tuple:
     return horiz, rows, norm
 
 
-def gabor_enhance(img: np.ndarray, theta: np.ndarray, period: float, n: int = params.N_ORIENTATIONS) -> np.ndarray:
+def gabor_enhance(img: np.ndarray, theta: np.ndarray, period: float, n: int | None = None) -> np.ndarray:
     """Enhanced float32 image (ridges positive where ``img`` ridges are bright), same shape as ``img``."""
-    horiz, rows, norm = _bank(round(period * 2) / 2, n)
+    n = n or params.N_ORIENTATIONS
+    horiz, rows, norm = _bank(round(period * 2) / 2, n, params.GABOR_SIGMA_FACTOR)
     h, w = img.shape
     src = np.ascontiguousarray(img, dtype=np.float32)
     hc = {key: cv2.filter2D(src, -1, kc, borderType=cv2.BORDER_REFLECT) for key, (kc, _) in horiz.items()}

@@ -20,7 +20,7 @@ from device.fingerprint.minutia import Minutiae
 from device.fingerprint.minutiae import clustered, detect, directions, facing_breaks
 from device.fingerprint.orientation import orientation_field
 from device.fingerprint.quality import ImageQuality, image_quality, minutia_quality
-from device.fingerprint.segment import block_foreground, pixel_mask
+from device.fingerprint.segment import block_foreground, clarity_blocks, clean_blocks, pixel_mask
 from device.fingerprint.skeleton import binarize, thin
 
 
@@ -37,10 +37,14 @@ def check_capture(grey: np.ndarray) -> np.ndarray:
     return img
 
 
-def normalize(img: np.ndarray) -> np.ndarray:
-    """float32, ridges bright, local mean removed and local contrast equalised (a band-pass of sorts)."""
+def bandpass(img: np.ndarray) -> np.ndarray:
+    """float32, ridges bright, local mean removed (contrast kept: segmentation needs it)."""
     f = 255.0 - img.astype(np.float32)
-    f -= _smooth(f)
+    return f - _smooth(f)
+
+
+def normalize(f: np.ndarray) -> np.ndarray:
+    """Local contrast equalised, so faint and strong ridges binarize alike."""
     sd = np.sqrt(_smooth(f * f))
     return f / (sd + 4.0)
 
@@ -65,16 +69,26 @@ def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, Im
     h0, w0 = img.shape
     b = params.BLOCK
     img = cv2.copyMakeBorder(img, 0, -h0 % b, 0, -w0 % b, cv2.BORDER_REPLICATE)
-    norm = normalize(img)
-    field = orientation_field(norm)
-    mask = pixel_mask(block_foreground(field.block_energy, field.block_coherence), img.shape)
+    raw = bandpass(img)
+    field = orientation_field(raw)
+    blocks = block_foreground(field.block_energy, field.block_coherence)
+    mask = pixel_mask(blocks, img.shape)
     mask[h0:, :] = False
     mask[:, w0:] = False
     area = int(mask.sum())
     if area < params.MIN_FOREGROUND_PX:
         raise FingerprintError("no_finger", "no finger found in the capture: place the finger flat on the sensor")
+    norm = normalize(raw)
     period = ridge_period(norm, mask)
     enhanced = gabor_enhance(norm, field.theta, period)
+    if params.SEG_CLARITY > 0:
+        blocks = clean_blocks(blocks & (clarity_blocks(enhanced, norm, b) > params.SEG_CLARITY))
+        mask = pixel_mask(blocks, img.shape)
+        mask[h0:, :] = False
+        mask[:, w0:] = False
+        area = int(mask.sum())
+        if area < params.MIN_FOREGROUND_PX:
+            raise FingerprintError("no_finger", "no clear ridges in the capture: place the finger flat on the sensor")
     skel = thin(binarize(enhanced, mask))
     cand = detect(skel, period)
     y, x = cand.yx[:, 0], cand.yx[:, 1]
@@ -93,6 +107,7 @@ def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, Im
                                                    "a little longer")
     xy = np.stack([x[idx], y[idx]], 1).astype(np.float32) / np.float32(scale)
     iso_angle = np.mod(-ang[idx], 2 * np.pi).astype(np.float32)
+    iso_angle[iso_angle >= np.float32(2 * np.pi)] = 0.0  # float32 rounding of 2*pi - tiny
     m = Minutiae(xy, iso_angle, cand.kind[idx].copy(), q, (int(grey.shape[0]), int(grey.shape[1])), int(dpi))
     return m, quality
 

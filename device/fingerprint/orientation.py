@@ -35,12 +35,14 @@ def gradients(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
 
 
-def orientation_field(img: np.ndarray, block: int = params.BLOCK, sigma_blocks: float = params.ORIENT_SIGMA,
+def orientation_field(img: np.ndarray, block: int | None = None, sigma_blocks: float | None = None,
                       weight: np.ndarray | None = None) -> OrientationField:
     """Orientation and coherence of ``img`` (float32, rows and cols multiples of ``block``).
 
     ``weight`` (pixel map, e.g. the foreground mask) keeps background noise out of the averages near the edge.
     """
+    block = block or params.BLOCK
+    sigma_blocks = sigma_blocks or params.ORIENT_SIGMA
     h, w = img.shape
     gx, gy = gradients(img)
     gxx, gyy, gxy = gx * gx, gy * gy, gx * gy
