@@ -61,6 +61,16 @@ class FusionCard:
     extra: Mapping[str, object] = field(default_factory=dict)  # metrics, trained_on, created: informative only
 
     @property
+    def calibration(self):
+        """The validated calibration block (``device.calibration.fields``), or None on a card without one."""
+        raw = self.extra.get("calibration")
+        if raw is None:
+            return None
+        from device.calibration.fields import parse_calibration
+
+        return parse_calibration(raw, self.thresholds, f"fusion card {self.name}", FusionCardError)
+
+    @property
     def matcher_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.matchers)
 
@@ -169,6 +179,10 @@ def parse_fusion_card(data: object, source: str = "fusion card",
     thresholds = _thresholds(data.get("thresholds"), "thresholds", source)
     known = {"format", "name", "rule", "matchers", "weights", "thresholds"}
     extra = {k: v for k, v in data.items() if k not in known}
+    if "calibration" in extra:
+        from device.calibration.fields import parse_calibration
+
+        parse_calibration(extra["calibration"], thresholds, source, FusionCardError)
     return FusionCard(
         name=str(data.get("name", "fusion")), rule=rule, matchers=matchers,
         weights={k: float(v) for k, v in weights.items()}, thresholds=thresholds, extra=extra,

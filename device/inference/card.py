@@ -64,6 +64,7 @@ class ModelCard:
     metrics: dict[str, Any]
     trained_on: str
     created: str
+    calibration: Any = None  # device.calibration.fields.Calibration, or None on a card from before issue 16
 
     @property
     def model_path(self) -> Path:
@@ -157,6 +158,11 @@ def parse_card(raw: Any, path: Path) -> ModelCard:
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise ModelError(f"{path}: sha256 must be 64 hex digits")
     onnx_file = raw.get("onnx_file")
+    calibration = None
+    if "calibration" in raw:
+        from device.calibration.fields import parse_calibration
+
+        calibration = parse_calibration(raw["calibration"], thresholds, str(path), ModelError)
     return ModelCard(
         path=path, name=_need(raw, "name", str, path), version=_need(raw, "version", str, path),
         modality=modality, file=_need(raw, "file", str, path), sha256=sha,
@@ -165,7 +171,7 @@ def parse_card(raw: Any, path: Path) -> ModelCard:
         preprocessing=prep, quantization=quant,
         thresholds={k: float(v) for k, v in thresholds.items() if isinstance(v, (int, float))},
         metrics=dict(raw.get("metrics") or {}), trained_on=str(raw.get("trained_on", "")),
-        created=str(raw.get("created", "")),
+        created=str(raw.get("created", "")), calibration=calibration,
     )
 
 

@@ -1,0 +1,82 @@
+"""What decides and how strongly: the security level in force, checked against the deciding card's calibration.
+
+Why at start: a level is a promise about false matches, and only the card's calibration block says whether its
+threshold keeps it. A level the card does not support stops the start with the strongest level it does support,
+unless the configuration says ``matching.allow_unsupported_level = true`` (then every start logs a warning).
+A card without a calibration block (made before calibration existed) is used, and every start says its FMR is
+not measured. ``DecisionInfo`` is what status, the daemon's start log and ``verify --json`` report.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from device.calibration.fields import CLAIMS, LEVEL_KEYS
+from device.errors import ConfigError
+
+log = logging.getLogger("biolock.security")
+
+
+@dataclass(frozen=True)
+class DecisionInfo:
+    """The deciding matcher, its threshold at the configured level and what its card says that threshold does."""
+
+    matcher: str
+    card: str
+    level: str
+    threshold: float
+    claim: float
+    supported: bool | None  # None: the card carries no calibration
+    fmr_upper95: float | None
+    measured_fmr: float | None
+    impostor_pairs: int | None
+    calibrated_on: tuple[str, ...]
+    strongest_supported: str | None
+    override: bool = False
+    site: str | None = None  # a site calibration file in force, if any
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["calibrated_on"] = list(self.calibrated_on)
+        return d
+
+    def summary(self) -> str:
+        """One line for logs and status."""
+        head = f"{self.matcher} decides at {self.level} (threshold {self.threshold:.4f}, claim FMR {self.claim:g})"
+        if self.supported is None:
+            return f"{head}; card {self.card} has no calibration: the FMR is not measured"
+        where = f"{self.impostor_pairs:,} impostor pairs of {', '.join(self.calibrated_on)}"
+        tail = f"FMR bound {self.fmr_upper95:.2g} (95 %) on {where}"
+        if self.site:
+            tail += f"; site calibration {self.site}"
+        if self.supported:
+            return f"{head}; supported: {tail}"
+        return f"{head}; NOT supported ({tail}), allowed by matching.allow_unsupported_level"
+
+
+def decision_info(matcher: str, card_path: str, calibration: Any, level: str, threshold: float,
+                  allow_unsupported: bool = False, site: str | None = None) -> DecisionInfo:
+    """Check ``level`` against ``calibration``; ``ConfigError`` naming the strongest supported level if it fails."""
+    if level not in LEVEL_KEYS:
+        raise ConfigError(f"security level {level!r} is not one of {', '.join(LEVEL_KEYS)}")
+    claim = CLAIMS[LEVEL_KEYS[level]]
+    if calibration is None:
+        info = DecisionInfo(matcher, card_path, level, threshold, claim, None, None, None, None, (), None, False, site)
+        log.warning("%s", info.summary())
+        return info
+    lv = calibration.levels[level]
+    strongest = calibration.strongest_supported()
+    info = DecisionInfo(matcher, card_path, level, threshold, claim, lv.supported, lv.fmr_upper95, lv.fmr,
+                        lv.impostor_pairs, lv.sets, strongest, not lv.supported, site)
+    if not lv.supported and not allow_unsupported:
+        best = (f"the strongest level it supports is {strongest!r}: set matching.security = {strongest!r}"
+                if strongest else "it supports no level: calibrate it on more impostors (biolock calibrate)")
+        raise ConfigError(
+            f"security level {level!r} is not supported by {card_path}: its 95 % FMR bound {lv.fmr_upper95:.2g} "
+            f"on {lv.impostor_pairs:,} impostor pairs is above the claim {claim:g}; {best}, or set "
+            "matching.allow_unsupported_level = true to run anyway (logged on every start)")
+    if not lv.supported:
+        log.warning("%s", info.summary())
+    return info
