@@ -44,7 +44,8 @@ done
 
 # --- preflight: what is missing, and how to get it ------------------------------------------------------------
 command -v python3 >/dev/null || die "needs python3 on the host (apt-get install python3)"
-eval "$(python3 "$HELPER" target "$TARGET")" || exit 2
+TARGET_VARS=$(python3 "$HELPER" target "$TARGET") || exit 2
+eval "$TARGET_VARS"
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount and binfmt registration): run sudo make arm64-check"
 command -v apt-get >/dev/null && command -v dpkg >/dev/null \
     || die "needs a Debian or Ubuntu host (apt-get, dpkg) to install qemu-user-static, binfmt-support, debootstrap"
@@ -362,7 +363,8 @@ step system "user, unit, state dir, udev" system_checks
 step help "biolock --help" in_root biolock --help
 step status "biolock status" in_root biolock status
 step demo "biolock demo" in_root biolock demo
-step bench "biolock bench" in_root biolock bench
+# fewer repeats than on a board: under emulation the times only show that every stage runs (docs/boards.md)
+step bench "biolock bench (20 runs/stage)" in_root biolock bench --repeat 20 --sizes 100,1000,10000 --no-startup
 if [ "$TESTS" != none ]; then
     step fixture-models "built on the host" fixture_models
     step tests "device-side tests" run_tests

@@ -18,7 +18,7 @@ MATCH_ONLY = {"ACTION", "DEVPATH", "KERNEL", "KERNELS", "SUBSYSTEM", "SUBSYSTEMS
 ASSIGN_ONLY = {"GOTO", "LABEL", "OPTIONS", "IMPORT", "RUN", "WAIT_FOR", "SYMLINK_PRIORITY"}
 EITHER = {"NAME", "SYMLINK", "OWNER", "GROUP", "MODE", "SECLABEL", "ENV", "TAG", "ATTR", "ATTRS", "SYSCTL"}
 WITH_ATTR = {"ATTR", "ATTRS", "ENV", "TEST", "SYSCTL", "IMPORT", "RUN", "SECLABEL", "CONST"}
-TOKEN = re.compile(r'\s*([A-Z_]+)(?:\{([^}]*)\})?\s*(==|!=|\+=|-=|:=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
+TOKEN = re.compile(r'\s*([A-Z_]+)(?:\{([^}]*)\})?\s*(==|!=|\+=|-=|:=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,)?')
 
 
 def lint_line(line: str) -> list[str]:
@@ -45,7 +45,7 @@ def lint_line(line: str) -> list[str]:
         elif key == "MODE" and op not in ("==", "!=") and not re.fullmatch(r"0?[0-7]{3,4}", _value):
             problems.append(f"MODE {_value!r} is not an octal mode")
         pos = m.end()
-        if _sep == "" and pos < len(line):
+        if _sep is None and line[pos:].strip():
             return problems + [f"missing comma before column {pos + 1}"]
     return problems
 
