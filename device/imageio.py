@@ -77,13 +77,23 @@ def _decode_raw(data: bytes, name: str) -> tuple[np.ndarray, str]:
     cut = _truncation(data, fmt)
     if cut:
         raise ImageError(f"{name}: {cut}")
+    from device.imageheader import dimensions, quiet_stderr
+
+    size = dimensions(data, fmt)
+    if size is None:
+        raise ImageError(f"{name}: cannot read the image size from its {fmt} header (damaged?)")
+    if size[0] <= 0 or size[1] <= 0 or size[0] * size[1] > MAX_IMAGE_PIXELS:
+        raise ImageError(f"{name}: {size[0]}x{size[1]} pixels is not a usable image (at most {MAX_IMAGE_PIXELS} "
+                         "pixels); refusing to decode it")
     buf = np.frombuffer(data, dtype=np.uint8)
-    try:
-        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-    except cv2.error as exc:  # pragma: no cover - OpenCV mostly returns None instead
-        raise ImageError(f"{name}: cannot decode {fmt}: {exc}") from exc
+    with quiet_stderr() as said:  # libpng/libjpeg print to fd 2; their words go into our one-line error instead
+        try:
+            image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        except cv2.error:  # pragma: no cover - OpenCV mostly returns None instead
+            image = None
     if image is None or image.size == 0:
-        raise ImageError(f"{name}: corrupt or truncated {fmt} file")
+        detail = f" ({said[0]})" if said and said[0] else ""
+        raise ImageError(f"{name}: corrupt or truncated {fmt} file{detail}")
     return image, fmt
 
 
@@ -149,15 +159,14 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     return to_grey_u8(image)
 
 
+MAX_IMAGE_BYTES = 64 * 1024 * 1024  # far above any sensor or dataset image; /dev/zero stops here
+MAX_IMAGE_PIXELS = 4096 * 4096  # checked from the header before decoding (a 781 KB PNG can ask for 7 GB)
+
+
 def _read_bytes(path: Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError as exc:
-        raise ImageError(f"{path}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise ImageError(f"{path}: is a directory, not an image") from exc
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    from device.saferead import read_regular
+
+    return read_regular(path, MAX_IMAGE_BYTES, ImageError, "image file")
 
 
 def read_image(path: str | Path) -> np.ndarray:

@@ -23,6 +23,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 T = TypeVar("T")
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def ranged(default: Any, *, min: float | None = None, max: float | None = None, doc: str = "") -> Any:
@@ -32,9 +33,10 @@ def ranged(default: Any, *, min: float | None = None, max: float | None = None, 
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file, turning I/O and syntax problems into ConfigError naming the file."""
+    from device.saferead import read_regular
+
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(read_regular(path, MAX_CONFIG_BYTES, ConfigError, "config file").decode("utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -22,7 +22,7 @@ JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print the re
 
 
 VEIN_IMAGE_OPTION = click.option(
-    "--vein-image", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+    "--vein-image", type=click.Path(dir_okay=False, path_type=Path), default=None,
     help="Fusion mode: the vein image file (with --image for the fingerprint; a modality without a file is missing).")
 
 

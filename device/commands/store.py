@@ -22,8 +22,9 @@ def command() -> None:
 @command.command("export")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Overwrite PATH if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def export(app, path: Path, force: bool) -> None:
+def export(app, path: Path, force: bool, as_json: bool) -> None:
     """Write an encrypted backup of all users and templates to PATH.
 
     The backup is sealed with a key derived from a passphrase ($BIOLOCK_BACKUP_PASSPHRASE, else asked for),
@@ -38,26 +39,33 @@ def export(app, path: Path, force: bool) -> None:
     with open_store(app) as store:
         phrase = ask_passphrase("Backup passphrase", BACKUP_PASSPHRASE_ENV, confirm=True)
         count = store.export_backup(path, phrase, overwrite=force)
-    click.echo(f"exported {count} templates to {path}")
+    click.echo(json.dumps({"exported": count, "path": str(path)}) if as_json else
+               f"exported {count} templates to {path}")
 
 
 @command.command("import")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--replace", is_flag=True, help="Overwrite users that already exist (default: refuse).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def import_(app, path: Path, replace: bool) -> None:
+def import_(app, path: Path, replace: bool, as_json: bool) -> None:
     """Restore users from an encrypted backup, all in one transaction (creating the store if needed).
+
+    A failed import (wrong passphrase, damaged file, existing users without --replace) changes nothing: the
+    state directory is left as it was, with no new store or key.
 
     \b
     Example:
       BIOLOCK_BACKUP_PASSPHRASE=... biolock store import /media/usb/biolock.backup
     """
+    from device.statedir import unchanged_on_failure
     from device.store.cli_support import BACKUP_PASSPHRASE_ENV, ask_passphrase, open_store
 
-    with open_store(app, create=True) as store:
-        count = store.import_backup(path, ask_passphrase("Backup passphrase", BACKUP_PASSPHRASE_ENV),
-                                    replace=replace)
-    click.echo(f"imported {count} templates from {path}")
+    phrase = ask_passphrase("Backup passphrase", BACKUP_PASSPHRASE_ENV)
+    with unchanged_on_failure(app.state_dir), open_store(app, create=True) as store:
+        count = store.import_backup(path, phrase, replace=replace)
+    click.echo(json.dumps({"imported": count, "path": str(path)}) if as_json else
+               f"imported {count} templates from {path}")
 
 
 @command.command("check")

@@ -18,7 +18,7 @@ from device.commands._authcli import (
 
 @click.command("verify")
 @click.argument("name")
-@click.option("--image", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+@click.option("--image", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Verify this image file instead of capturing from the sensor.")
 @VEIN_IMAGE_OPTION
 @MODEL_OPTION

@@ -78,12 +78,9 @@ def export_to(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: str)
 
 def read_backup(path: Path, passphrase: str) -> dict:
     """Open and authenticate a backup file; returns its payload (users with embeddings in memory)."""
-    try:
-        if path.stat().st_size > MAX_BACKUP_BYTES:
-            raise StoreError(f"{path} is too large to be a biolock backup")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise StoreError(f"cannot read backup {path}: {exc.strerror}") from None
+    from device.saferead import read_regular
+
+    data = read_regular(path, MAX_BACKUP_BYTES, StoreError, "biolock backup")
     if not data.startswith(MAGIC) or b"\n" not in data[len(MAGIC):]:
         raise StoreError(f"{path} is not a biolock backup")
     header, body = data[len(MAGIC):].split(b"\n", 1)

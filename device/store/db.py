@@ -85,7 +85,8 @@ def translate(exc: sqlite3.Error, path: Path | str) -> StoreError:
     low = text.lower()
     if "locked" in low or "busy" in low:
         return StoreError(f"the store {path} is busy (another biolock process holds it); try again")
-    if "not a database" in low or "malformed" in low or "disk image" in low or "no such table" in low:
+    if "not a database" in low or "malformed" in low or "disk image" in low or "no such table" in low \
+            or "could not decode" in low:
         return StoreError(f"the store {path} is damaged ({text}); nothing was changed -- move it away, then "
                           "restore a backup with `biolock store import` (or enrol again in a new store)")
     if "readonly" in low or "unable to open" in low:
@@ -100,6 +101,11 @@ def errors(path: Path | str) -> Iterator[None]:
         yield
     except sqlite3.Error as exc:
         raise translate(exc, path) from None
+    except UnicodeEncodeError:  # a name from the command line with bytes that are not UTF-8 (surrogate escapes)
+        raise StoreError("a name or text given is not valid UTF-8; use UTF-8 text") from None
+    except UnicodeDecodeError:  # text in the file is not UTF-8: a flipped byte, or not written by biolock
+        raise StoreError(f"the store {path} is damaged (text that is not UTF-8); nothing was changed -- run "
+                         "`biolock store check`, then restore a backup with `biolock store import`") from None
 
 
 def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:

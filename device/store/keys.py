@@ -30,6 +30,7 @@ PENDING_KEY_FILE = "store.key.new"
 PASSPHRASE_ENV = "BIOLOCK_PASSPHRASE"
 CREDENTIAL_NAME = "biolock-passphrase"
 KEY_FORMAT = "biolock-key/1"
+MAX_KEY_FILE = 64 * 1024  # a wrapped key file is about 300 bytes
 
 # Argon2id per RFC 9106's second recommendation (64 MiB, 3 passes); tests lower these through the module attribute.
 ARGON2_PARAMS = {"name": "argon2id", "memory_kib": 65536, "iterations": 3, "lanes": 4}
@@ -52,12 +53,30 @@ def default_kdf() -> dict:
     return dict(ARGON2_PARAMS)
 
 
+_REQUIRED = {"argon2id": ("memory_kib", "iterations", "lanes"), "scrypt": ("n", "r", "p")}
+
+
 def _checked_params(params: dict) -> dict:
-    if not isinstance(params, dict) or params.get("name") not in ("argon2id", "scrypt"):
+    """Refuse KDF parameters other than what this product writes (issue 17 item 7).
+
+    Why so tight: key files and backups carry their own parameters, read *before* the passphrase can be checked;
+    a crafted file asking for 2 GiB and minutes of work would be a denial of service. Nothing biolock writes ever
+    exceeds ``ARGON2_PARAMS`` / ``SCRYPT_PARAMS``, so those are the upper bounds (lower values stay readable)."""
+    if not isinstance(params, dict) or params.get("name") not in _REQUIRED:
         raise KeyError_(f"unknown key derivation {params.get('name') if isinstance(params, dict) else params!r}")
-    for name, (low, high) in _LIMITS.items():
-        if name in params and not (isinstance(params[name], int) and low <= params[name] <= high):
-            raise KeyError_(f"key derivation parameter {name}={params[name]!r} is outside {low}..{high}")
+    product = ARGON2_PARAMS if params["name"] == "argon2id" else SCRYPT_PARAMS
+    extra = sorted(set(params) - {"name", *_REQUIRED[params["name"]]})
+    if extra:
+        raise KeyError_(f"unexpected key derivation parameter {extra[0]!r}")
+    for name in _REQUIRED[params["name"]]:
+        low = _LIMITS[name][0]
+        high = max(int(product[name]), low)
+        value = params.get(name)
+        if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+            raise KeyError_(f"key derivation parameter {name}={value!r} is outside {low}..{high} (what biolock "
+                            "writes); the file was not made by this biolock or was altered")
+    if params["name"] == "scrypt" and params["n"] & (params["n"] - 1):
+        raise KeyError_(f"key derivation parameter n={params['n']} is not a power of two")
     return params
 
 
@@ -122,9 +141,11 @@ def passphrase_from_env() -> str | None:
 
 def read_key_file(path: Path, passphrase: str | None = None) -> bytes:
     """Read and unwrap a key file, refusing one that others can read."""
+    from device.saferead import read_regular
+
     try:
         st = path.stat()
-        content = path.read_bytes()
+        content = read_regular(path, MAX_KEY_FILE, KeyError_, "key file")
     except FileNotFoundError:
         raise KeyError_(f"no key file at {path}: run `biolock keys init` for a new store, or restore the key "
                         "that belongs to this store") from None

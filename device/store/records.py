@@ -38,6 +38,10 @@ def check_name(kind: str, value: str, limit: int = MAX_NAME) -> str:
             or not value.isprintable():
         raise StoreError(f"invalid {kind} {value!r}: use 1..{limit} printable characters without leading or "
                          "trailing spaces")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise StoreError(f"invalid {kind} {value!r}: not valid UTF-8") from None
     return value
 
 
