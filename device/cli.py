@@ -109,7 +109,11 @@ class BiolockGroup(click.Group):
             install_json_stderr()  # from the start, so even a usage error of the group itself is a JSON line
         try:
             rv = super().main(argv, prog_name, complete_var, False, **extra)
-        except (click.exceptions.Abort, KeyboardInterrupt, EOFError):
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):
+                _error("interrupted", 130)
+            _error("aborted: nothing was changed", 1)  # a confirmation answered "no" (or no terminal to ask on)
+        except KeyboardInterrupt:
             _error("interrupted", 130)
         except click.UsageError as exc:
             where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx is not None else ""

@@ -96,3 +96,56 @@ def test_reserved_names_are_refused_by_enrol(env, bad):
     run, tmp = env
     r = run("enroll", bad, "--image", write(tmp / "x.png", finger_image(3, 0)))
     assert r.exit_code == 2 and "reserved" in r.output, r.output
+
+
+def test_users_list_delete_finger_rename_and_audit_since(env):
+    run, tmp = env
+    assert run("enroll", "alice", *images(tmp, 1, "a")).exit_code == 0
+    assert run("enroll", "alice", "--finger", "left-thumb", *images(tmp, 4, "t")).exit_code == 0
+    assert run("enroll", "bob", "--finger", "left-thumb", *images(tmp, 2, "b")).exit_code == 0
+    lines = run("users", "list").output.splitlines()
+    assert lines[0].split()[:3] == ["name", "finger", "templates"]
+    starts = {line.index(line.split()[1]) for line in lines}  # the finger column starts at one position
+    assert len(starts) == 1, lines
+    assert all(" 3 fingerprint" in line for line in lines[1:]), lines  # the count enrol printed
+    r = run("users", "delete", "alice", "--finger", "right-index-finger", "--yes")
+    assert r.exit_code == 0 and "deleted alice (right-index)" in r.output, r.output
+    people = {u["name"]: u["fingers"] for u in json.loads(run("users", "list", "--json").output)}
+    assert people == {"alice": ["left-thumb"], "bob": ["left-thumb"]}
+    r = run("users", "delete", "alice", "--finger", "right-index", "--yes")
+    assert r.exit_code == 2 and "has no right-index" in r.output
+    for bad in ("unknown", "-", "a/b"):
+        r = run("users", "rename", "bob", bad)
+        assert r.exit_code == 2 and "reserved" in r.output, r.output
+    r = run("users", "rename", "ghost", "bob")
+    assert r.exit_code == 2 and "no user named 'ghost'" in r.output, r.output
+    r = run("--json", "users", "rename", "bob", "robert")
+    assert json.loads(r.stdout) == {"renamed": "bob", "to": "robert"}
+    recent = run("audit", "tail", "--since", "1h", "--json").output.splitlines()
+    assert any(json.loads(line)["event"] == "user.rename" for line in recent)
+    assert run("audit", "tail", "--since", "2000-01-01T00:00", "-n", "1").exit_code == 0
+    r = run("audit", "tail", "--since", "yesterday")
+    assert r.exit_code == 2 and "1h" in r.output
+
+
+def test_failed_import_and_short_passphrase_change_no_file(env, tmp_path):
+    run, tmp = env
+    assert run("enroll", "alice", *images(tmp, 1, "a")).exit_code == 0
+    backup = tmp / "b.backup"
+    runner = CliRunner()
+    base = ["--config", str(tmp / "biolock.toml")]
+    r = runner.invoke(main, [*base, "--state-dir", str(tmp / "state"), "store", "export", str(backup)],
+                      env={"BIOLOCK_BACKUP_PASSPHRASE": "correct horse"})
+    assert r.exit_code == 0, r.output
+    empty = tmp / "empty"
+    r = runner.invoke(main, [*base, "--state-dir", str(empty), "store", "import", str(backup)],
+                      env={"BIOLOCK_BACKUP_PASSPHRASE": "wrong passphrase"})
+    assert r.exit_code == 2 and r.output.startswith("error: "), r.output
+    assert not empty.exists() or not any(empty.iterdir())
+    r = runner.invoke(main, [*base, "--state-dir", str(empty), "keys", "init", "--passphrase"],
+                      env={"BIOLOCK_NEW_PASSPHRASE": "x"})
+    assert r.exit_code == 2 and "at least 8" in r.output, r.output
+    assert not empty.exists() or not any(empty.iterdir())
+    r = runner.invoke(main, [*base, "--state-dir", str(empty), "store", "import", str(backup), "--json"],
+                      env={"BIOLOCK_BACKUP_PASSPHRASE": "correct horse"})
+    assert r.exit_code == 0 and json.loads(r.output)["imported"] == 3, r.output

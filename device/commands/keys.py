@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 _PASSPHRASE_HELP = ("Protect the key file with a passphrase (read from $BIOLOCK_NEW_PASSPHRASE, else asked for). "
@@ -19,10 +21,23 @@ def command() -> None:
     """
 
 
+def _new_passphrase() -> str:
+    """A new key passphrase: the same minimum length as a backup passphrase, everywhere."""
+    from device.errors import KeyError_
+    from device.store.backup import MIN_PASSPHRASE
+    from device.store.cli_support import ask_passphrase
+
+    phrase = ask_passphrase("New passphrase", "BIOLOCK_NEW_PASSPHRASE", confirm=True)
+    if len(phrase) < MIN_PASSPHRASE:
+        raise KeyError_(f"a passphrase needs at least {MIN_PASSPHRASE} characters")
+    return phrase
+
+
 @command.command("init")
 @click.option("--passphrase", "use_passphrase", is_flag=True, help=_PASSPHRASE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def init(app, use_passphrase: bool) -> None:
+def init(app, use_passphrase: bool, as_json: bool) -> None:
     """Create a new random store key (store.key, mode 0600) and an empty store; never overwrites a key.
 
     \b
@@ -30,7 +45,6 @@ def init(app, use_passphrase: bool) -> None:
       biolock --state-dir /var/lib/biolock keys init
     """
     from device.errors import KeyError_
-    from device.store.cli_support import ask_passphrase
     from device.store.keys import KEY_FILE
     from device.store.templatestore import TemplateStore
 
@@ -40,16 +54,21 @@ def init(app, use_passphrase: bool) -> None:
     if (state_dir / "store.db").exists():
         raise KeyError_(f"a store already exists in {state_dir} but its key file is missing: restore the key "
                         "(a new key cannot open the existing templates)")
-    phrase = ask_passphrase("New passphrase", "BIOLOCK_NEW_PASSPHRASE", confirm=True) if use_passphrase else None
+    phrase = _new_passphrase() if use_passphrase else None
     with TemplateStore.open(state_dir, passphrase=phrase, lockout_config=app.config.lockout) as store:
-        click.echo(f"created {state_dir / KEY_FILE} (key id {store.key_id}) and {store.path}")
+        if as_json:
+            click.echo(json.dumps({"key_file": str(state_dir / KEY_FILE), "key_id": store.key_id,
+                                   "store": str(store.path), "passphrase": phrase is not None}))
+        else:
+            click.echo(f"created {state_dir / KEY_FILE} (key id {store.key_id}) and {store.path}")
 
 
 @command.command("rotate")
 @click.option("--passphrase", "use_passphrase", is_flag=True, help=_PASSPHRASE_HELP)
 @click.option("--no-passphrase", "drop_passphrase", is_flag=True, help="Write the new key file without one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def rotate(app, use_passphrase: bool, drop_passphrase: bool) -> None:
+def rotate(app, use_passphrase: bool, drop_passphrase: bool, as_json: bool) -> None:
     """Re-encrypt every template with a new random key in one transaction, then replace store.key.
 
     Without --passphrase/--no-passphrase the new key file is protected like the current one. An interrupted
@@ -61,7 +80,7 @@ def rotate(app, use_passphrase: bool, drop_passphrase: bool) -> None:
       biolock keys rotate
     """
     from device.errors import KeyError_
-    from device.store.cli_support import ask_passphrase, open_store
+    from device.store.cli_support import open_store
     from device.store.keys import generate_key
     from device.store.templatestore import SAME
 
@@ -69,18 +88,22 @@ def rotate(app, use_passphrase: bool, drop_passphrase: bool) -> None:
         raise KeyError_("choose one of --passphrase and --no-passphrase")
     phrase: object = SAME
     if use_passphrase:
-        phrase = ask_passphrase("New passphrase", "BIOLOCK_NEW_PASSPHRASE", confirm=True)
+        phrase = _new_passphrase()
     elif drop_passphrase:
         phrase = None
     with open_store(app) as store:
         old = store.key_id
         count = store.rotate_key(generate_key(), passphrase=phrase)
-        click.echo(f"rotated key {old} -> {store.key_id}: {count} templates re-encrypted")
+        if as_json:
+            click.echo(json.dumps({"old_key_id": old, "key_id": store.key_id, "templates": count}))
+        else:
+            click.echo(f"rotated key {old} -> {store.key_id}: {count} templates re-encrypted")
 
 
 @command.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def status(app) -> None:
+def status(app, as_json: bool) -> None:
     """Show where the key is, how it is protected, and whether it opens the store.
 
     \b
@@ -104,7 +127,12 @@ def status(app) -> None:
             protection = f"passphrase ({_json.loads(content)['kdf']['name']})"
         except (ValueError, KeyError, TypeError):
             protection = "passphrase (unreadable parameters)"
+    with open_store(app) as store:
+        key_id, store_path = store.key_id, store.path
+    if as_json:
+        click.echo(_json.dumps({"key_file": str(path), "protection": protection, "key_id": key_id,
+                                "store": str(store_path)}))
+        return
     click.echo(f"key file:   {path}")
     click.echo(f"protection: {protection}")
-    with open_store(app) as store:
-        click.echo(f"key id:     {store.key_id} (opens {store.path})")
+    click.echo(f"key id:     {key_id} (opens {store_path})")

@@ -40,8 +40,9 @@ def command() -> None:
 
 @command.command("pair")
 @_port_options
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def pair_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | None) -> None:
+def pair_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | None, as_json: bool) -> None:
     """Make a new 32-byte key, send it to a lock in pairing mode, store it in <state_dir>/lock.key (0600).
 
     The lock accepts a key only when it has none (first power-up) or its pair button was held at power-up.
@@ -60,6 +61,10 @@ def pair_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | No
     with _open_link(app, port, baud, timeout_s) as link:
         firmware = link.pair(key, key_path)
         info = link.hello()
+    if as_json:
+        click.echo(json.dumps({"firmware": firmware, "max_duration_ms": info.max_duration_ms, "key_file": str(key_path),
+                               "key_hex": key_to_hex(key), "key_qr": key_to_qr_text(key)}))
+        return
     click.echo(f"paired with lock firmware {firmware} (max unlock {info.max_duration_ms} ms)")
     click.echo(f"key stored in {key_path} (mode 0600). Shown once -- keep it somewhere safe:")
     click.echo(f"  hex: {key_to_hex(key)}")
@@ -69,8 +74,10 @@ def pair_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | No
 @command.command("ping")
 @_port_options
 @click.option("--count", type=click.IntRange(1, 100000), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def ping_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | None, count: int) -> None:
+def ping_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | None, count: int,
+             as_json: bool) -> None:
     """Send HEARTBEATs and print each round trip.
 
     \b
@@ -81,6 +88,10 @@ def ping_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | No
         info = link.hello()
         click.echo(f"lock firmware {info.firmware}")
         times = [link.ping() * 1000 for _ in range(count)]
+    if as_json:
+        click.echo(json.dumps({"firmware": info.firmware, "rtt_ms": [round(t, 3) for t in times],
+                               "median_ms": round(sorted(times)[len(times) // 2], 3)}))
+        return
     for i, ms in enumerate(times, 1):
         click.echo(f"heartbeat {i}: {ms:.2f} ms")
     click.echo(f"{count} answered; median {sorted(times)[len(times) // 2]:.2f} ms")
@@ -115,9 +126,10 @@ def status_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | 
 @click.option("--duration-ms", type=click.IntRange(1, 60000), default=None,
               help="How long to open (default: unlock.duration_ms).")
 @click.option("--reason", default="test-unlock", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
 def test_unlock_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | None,
-                    duration_ms: int | None, reason: str) -> None:
+                    duration_ms: int | None, reason: str, as_json: bool) -> None:
     """Open the lock once through the full challenge -> UNLOCK -> ACK exchange.
 
     \b
@@ -129,7 +141,8 @@ def test_unlock_cmd(app: Any, port: str | None, baud: int | None, timeout_s: flo
         start = time.monotonic()
         granted = link.unlock(duration, reason)
         elapsed = (time.monotonic() - start) * 1000
-    click.echo(f"unlocked for {granted} ms (confirmed by the lock in {elapsed:.1f} ms)")
+    click.echo(json.dumps({"granted_ms": granted, "confirmed_ms": round(elapsed, 1)}) if as_json else
+               f"unlocked for {granted} ms (confirmed by the lock in {elapsed:.1f} ms)")
 
 
 @command.command("emulate")

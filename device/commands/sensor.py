@@ -91,8 +91,9 @@ def info(app: Any, as_json: bool, **overrides: Any) -> None:
               help="Where to write the captured image (PNG).")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=None,
               help="Seconds to wait for a finger (default: sensor.finger_timeout_s).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def capture(app: Any, out: Path, timeout_s: float | None, **overrides: Any) -> None:
+def capture(app: Any, out: Path, timeout_s: float | None, as_json: bool, **overrides: Any) -> None:
     """Capture one image and write it as a PNG (to check placement, focus and exposure).
 
     \b
@@ -112,7 +113,8 @@ def capture(app: Any, out: Path, timeout_s: float | None, **overrides: Any) -> N
     if not cv2.imwrite(str(out), frame.image):
         raise ImageError(f"cannot write {out} (use a .png name in a writable folder)")
     height, width = frame.image.shape
-    click.echo(f"wrote {out}: {width}x{height} from {frame.sensor_id}")
+    click.echo(json.dumps({"path": str(out), "width": width, "height": height, "sensor": frame.sensor_id})
+               if as_json else f"wrote {out}: {width}x{height} from {frame.sensor_id}")
 
 
 @command.command("test")

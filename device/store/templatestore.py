@@ -253,6 +253,25 @@ class TemplateStore:
             audit_log.append(self.conn, self._clock(), "user.delete", user, "ok", None, None, "")
             self._changed()
 
+    def delete_finger(self, user: str, finger: str) -> int:
+        """Remove one finger of a user (every modality); a user left with no finger is removed too.
+
+        Returns how many enrolments (finger x modality) went. Like ``fprintd-delete USER -f FINGER``.
+        """
+        with self._lock, db.errors(self.path), self._write():
+            row = self.conn.execute("SELECT id FROM users WHERE name = ?", (user,)).fetchone()
+            if row is None:
+                raise StoreError(f"no user named {user!r}")
+            gone = self.conn.execute("DELETE FROM enrolments WHERE user_id = ? AND finger = ?",
+                                     (row[0], finger)).rowcount
+            if gone == 0:
+                raise StoreError(f"{user} has no {finger} enrolled")
+            if self.conn.execute("SELECT 1 FROM enrolments WHERE user_id = ?", (row[0],)).fetchone() is None:
+                self.conn.execute("DELETE FROM users WHERE id = ?", (row[0],))
+            audit_log.append(self.conn, self._clock(), "user.delete", user, "ok", None, None, f"finger {finger}")
+            self._changed()
+            return gone
+
     def rename_user(self, old: str, new: str) -> None:
         """Rename a user; templates stay bound to the user's internal id, so nothing is re-sealed."""
         check_name("user name", new)
