@@ -55,18 +55,18 @@ class Progress:
     """A bar over ``total`` items following the policy above; use as a context manager or wrap an iterable."""
 
     def __init__(self, total: int | None = None, desc: str = "", unit: str = "it", every: int | None = None,
-                 lines: bool = True) -> None:
+                 lines: bool = True, enabled: bool = True) -> None:
         self.total = total
         self.desc = desc
         self.unit = unit
         self.n = 0
-        self._lines = lines and not _state["quiet"]
+        self._lines = lines and enabled and not _state["quiet"]
         self._every = every or (max(1, math.ceil(total / 10)) if total else 100)
         self._next = self._every
         self._start = time.monotonic()
         self._bar: Any = None
         self._closed = False
-        if live():
+        if enabled and live():
             from tqdm import tqdm
 
             self._bar = tqdm(total=total, desc=desc, unit=unit, leave=False, file=sys.stderr, dynamic_ncols=True)
@@ -118,11 +118,11 @@ class Progress:
 
 
 def track(items: Iterable[T], total: int | None = None, desc: str = "", unit: str = "it",
-          every: int | None = None) -> Iterator[T]:
+          every: int | None = None, enabled: bool = True) -> Iterator[T]:
     """Iterate ``items`` with a progress report (``total`` defaults to ``len(items)`` when it has one)."""
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
-    with Progress(total, desc, unit, every) as bar:
+    with Progress(total, desc, unit, every, enabled=enabled) as bar:
         for item in items:
             yield item
             bar.update()
@@ -132,3 +132,31 @@ def note(message: str) -> None:
     """A one-off status line for a wait the user would otherwise sit through in silence (e.g. a sensor upload)."""
     if not _state["quiet"]:
         log.info(message)
+
+
+class _Wrapped(Progress):
+    """A Progress that also iterates (what ``tqdm(iterable)`` returns)."""
+
+    def __init__(self, iterable: Iterable[Any] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._iterable = iterable
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            for item in self._iterable or ():
+                yield item
+                self.update()
+        finally:
+            self.close()
+
+
+def tqdm(iterable: Iterable[Any] | None = None, total: int | None = None, desc: str | None = None,
+         unit: str = "it", disable: bool | None = False, **_ignored: Any) -> _Wrapped:
+    """tqdm's call signature on this module's policy, so existing bars switch with one import line.
+
+    ``disable=None`` (tqdm: "only on a terminal") is what the policy does anyway; ``leave``, ``mininterval`` and
+    the like are ignored (a live bar never stays; non-terminal output is one line per N items).
+    """
+    if total is None and iterable is not None and hasattr(iterable, "__len__"):
+        total = len(iterable)  # type: ignore[arg-type]
+    return _Wrapped(iterable, total=total, desc=desc or "", unit=unit, enabled=disable is not True)

@@ -142,8 +142,7 @@ def _score_chunk(job: tuple) -> np.ndarray:
 
 def evaluate_set(images: SetImages, modality: str, workers: int = 2) -> dict:
     """Yardstick EER (FVC protocol) with pair counts, plus mean image statistics, for one set."""
-    from tqdm import tqdm
-
+    from device.progress import tqdm
     from training.protocol import fvc_pairs, summarize
 
     jobs = [(modality, str(p)) for p in images.paths]

@@ -80,9 +80,8 @@ def all_pairs(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def score_set(name: str, seed: int, identities: int, impressions: int, embedder, kind: str,
               workers: int = 2) -> ScoredSet:
     """Render, embed, extract and score every pair of one synthetic set."""
-    from tqdm import tqdm
-
     from device.preprocess import preprocess
+    from device.progress import tqdm
 
     jobs = [(seed, i, k) for i in range(identities) for k in range(impressions)]
     labels = np.repeat(np.arange(identities), impressions)

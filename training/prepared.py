@@ -171,7 +171,7 @@ def prepare(
 
 
 def _run(jobs, workers: int, progress: bool, desc: str):
-    from tqdm import tqdm
+    from device.progress import tqdm
 
     if workers > 1 and len(jobs) > 64:
         with get_context("spawn").Pool(workers) as pool:

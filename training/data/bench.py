@@ -79,9 +79,8 @@ def bench_synthetic(repeats: int) -> dict[str, dict[str, float]]:
 
 def bench_dataset(path: Path) -> dict[str, dict]:
     """Preprocess every image under ``path``; pass rate, reasons and median time per sensor subset."""
-    from tqdm import tqdm
-
     from device.imageio import read_image
+    from device.progress import tqdm
     from training.data.loaders import load_dataset
 
     out: dict[str, dict] = {}

@@ -46,7 +46,7 @@ def summarize(
     ``quality`` ("fingerprint", "vein" or "auto": vein when the dataset's name says so) also preprocesses every
     image and counts the quality verdicts, to see whether a set from a new sensor is usable.
     """
-    from tqdm import tqdm
+    from device.progress import tqdm
 
     parts = index.subsets() if split else index.datasets()
     show = None if (progress and check) else True  # None: tqdm shows the bar only on a terminal

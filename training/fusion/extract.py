@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from device.features import DogParams, FeatureRejection, LogGaborParams, extract_dog, extract_loggabor
+from device.progress import tqdm
 
 CACHE_VERSION = 1  # bump when a handcrafted extractor changes its output
 FP_WORK = (160, 160)  # fingerprint ridge period ~4-6 px here: well inside the Log-Gabor band

@@ -195,9 +195,8 @@ def normalize_image(grey: np.ndarray, size: int) -> np.ndarray:
 def decode(samples: list[LabelledSample], size: int = DEFAULT_SIZE, skipped: list | None = None,
            layout: str = "manifest", progress: bool = True) -> SoftbioSet:
     """Read and normalize every image; unreadable files are added to ``skipped`` and left out."""
-    from tqdm import tqdm
-
     from device.imageio import read_image
+    from device.progress import tqdm
 
     skipped = list(skipped or [])
     images, kept, eff_dpi = [], [], []

@@ -190,7 +190,7 @@ def extract_one(image: np.ndarray, dpi: float) -> np.ndarray:
 
 def extract_features(images: np.ndarray, dpi: np.ndarray, progress: bool = True) -> np.ndarray:
     """(N, len(FEATURE_NAMES)) features; NaNs (no ridge frequency found) are replaced by the column median."""
-    from tqdm import tqdm
+    from device.progress import tqdm
 
     parts = [_features(images[i:i + CHUNK], dpi[i:i + CHUNK])
              for i in tqdm(range(0, len(images), CHUNK), desc="softbio features", unit="batch", disable=not progress)]

@@ -132,7 +132,7 @@ def generate_dataset(modality: str, identities: int, impressions: int, profile: 
     workers = workers or min(2, os.cpu_count() or 1)
     jobs = _jobs(modality, int(seed), int(identities), int(impressions), profile, folder, name, float(altered))
     rows: list[list[str]] = []
-    from tqdm import tqdm
+    from device.progress import tqdm
 
     bar = tqdm(total=identities, unit="id", desc=f"synth {modality} {profile}", disable=not progress)
     try:
