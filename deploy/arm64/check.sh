@@ -226,6 +226,14 @@ snapshot() {
     fi
 }
 
+# The venv with every dependency is cached per target and per pyproject.toml (+ extras, test tools): under qemu the
+# install takes ~10 minutes. A cached venv was itself installed with --only-binary=:all: (its pip report is kept);
+# biolock's own wheel is installed fresh on every run. Any change to pyproject.toml rebuilds it.
+TEST_TOOLS="pytest>=8 pytest-timeout>=2.3 hypothesis>=6.100 cobs>=1.2"
+venv_key() {
+    { git -C "$REPO" show HEAD:pyproject.toml; echo "$EXTRAS $TEST_TOOLS $PYVER"; } | sha256sum | cut -c1-16
+}
+
 install_wheels() {
     # biolock is pure Python: its wheel is built from the snapshot (setuptools from the index, a wheel itself)
     in_root python3 -m venv /opt/biolock-check/build-venv || return 1
@@ -236,11 +244,22 @@ install_wheels() {
     whl=$(cd "$MNT/opt/biolock-check/dist" && ls biolock-*.whl | head -n 1)
     [ -n "$whl" ] || { echo "no biolock wheel was built"; return 1; }
     echo "built $whl"
+    local key cached
+    key=$(venv_key)
+    cached="$ROOTDIR/venv-$key"
+    if [ -f "$cached.ok" ] && [ "$REBUILD" -eq 0 ]; then
+        echo "cached venv $cached ($(cat "$cached.ok")); installing only $whl"
+        mkdir -p "$MNT/opt/biolock" && cp -a "$cached" "$MNT/opt/biolock/.venv" || return 1
+        cp "$cached.report.json" "$RUN/pip-report.json" || return 1
+        in_root /opt/biolock/.venv/bin/pip install --no-deps --force-reinstall --no-compile \
+            "/opt/biolock-check/dist/$whl" || return 1
+        python3 "$HELPER" wheels "$RUN/pip-report.json"
+        return 0
+    fi
     in_root python3 -m venv /opt/biolock/.venv || return 1
     # --only-binary=:all: makes a dependency without an aarch64 wheel for this Python fail here, loudly
     in_root /opt/biolock/.venv/bin/pip install --only-binary=:all: --report /opt/biolock-check/pip-report.json \
-        "/opt/biolock-check/dist/$whl[$EXTRAS]" 'pytest>=8' 'pytest-timeout>=2.3' 'hypothesis>=6.100' 'cobs>=1.2' \
-        > "$RUN/pip.log" 2>&1
+        "/opt/biolock-check/dist/$whl[$EXTRAS]" $TEST_TOOLS > "$RUN/pip.log" 2>&1
     local rc=$?
     cat "$RUN/pip.log"
     cp "$MNT/opt/biolock-check/pip-report.json" "$RUN/pip-report.json" 2>/dev/null || true
@@ -254,7 +273,11 @@ install_wheels() {
         rm -f "$RUN/pip-report.json"
         return 1
     fi
-    python3 "$HELPER" wheels "$RUN/pip-report.json"
+    python3 "$HELPER" wheels "$RUN/pip-report.json" || return 1
+    rm -rf "$cached" "$cached.partial" "$ROOTDIR"/venv-*  # one venv per target: the newest pyproject's
+    cp -a "$MNT/opt/biolock/.venv" "$cached.partial" && mv "$cached.partial" "$cached" \
+        && cp "$RUN/pip-report.json" "$cached.report.json" \
+        && echo "built $(date -u +%FT%TZ) from git $(git -C "$REPO" rev-parse --short HEAD)" > "$cached.ok"
 }
 
 # deploy/install.sh for real, inside the root: udevadm and systemctl need a running init, so they are logged instead.
@@ -345,6 +368,9 @@ run_tests() {
     return $rc
 }
 
+# Everything runs from main, called on the script's last line: bash has then read the whole file, so editing
+# check.sh while a check runs cannot change the running one.
+main() {
 {
     echo "target: $TARGET = $BOARD, Python $PYVER, arm64 under $( [ "$HOST_ARCH" = x86_64 ] && echo qemu-user-static || echo native)"
     echo "host: $(. /etc/os-release && echo "$PRETTY_NAME") $HOST_ARCH, $(nproc) cores; root cache $ROOTDIR"
@@ -373,3 +399,6 @@ for name in status demo bench; do
     [ -f "$RUN/log/$name.log" ] && { echo; echo "--- biolock $name (aarch64):"; tail -n 30 "$RUN/log/$name.log"; }
 done
 finish
+}
+
+main "$@"; exit $?
