@@ -98,7 +98,6 @@ def emulated_lock(state_dir: Path, work: Path, echo: Callable[[str], None]) -> I
         from device.unlock import build_unlocker
         from firmware_bridge.emulator import Emulator
         from firmware_bridge.link import Link
-        from firmware_bridge.pairing import generate_key
     except ImportError as exc:
         echo(f"lock: no emulated lock controller ({exc}); decisions are logged only")
         yield NullUnlocker(), None
@@ -108,7 +107,7 @@ def emulated_lock(state_dir: Path, work: Path, echo: Callable[[str], None]) -> I
     unlocker = None
     try:
         with Link.open(port, state_dir, timeout_s=1.0) as link:
-            version = link.pair(generate_key())
+            version = link.pair()
         unlocker = build_unlocker(UnlockConfig(serial=SerialUnlockConfig(enabled=True, port=port)), state_dir)
         echo(f"lock: emulated lock controller (reference firmware {version}) on {port}, paired with a new key")
         yield unlocker, lock

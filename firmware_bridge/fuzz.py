@@ -26,7 +26,7 @@ from firmware_bridge.shim.loader import load_firmware_main
 from firmware_bridge.shim.machine import Board
 
 LOCK_KINDS = ("random", "bitflip", "replay", "reorder", "truncate", "oversize", "wrong_key", "bad_version",
-              "rollback_replay", "reflect")
+              "rollback_replay", "reflect", "pair_flood")
 HOST_KINDS = ("random", "bitflip", "replay", "truncate", "oversize", "wrong_key", "reflect")
 
 
@@ -40,13 +40,15 @@ class InProcessLock:
         self.sent: list[bytes] = []
         self.board.tx_hook = lambda _uart, data: self.sent.append(data)
         self.board.drive(self.fw.PAIR_PIN, 1)
+        if key is not None:  # provisioned by hand (lock_key.bin): the fuzz needs to know the key
+            Path(flash_dir).mkdir(parents=True, exist_ok=True)
+            (Path(flash_dir) / "lock_key.bin").write_bytes(key)
         self.ctl = self.fw.build(str(flash_dir))
         self.uart = self.board.uarts[self.fw.UART_ID]
         self.uart.rxbuf = 1 << 20
         if key is not None:
             self.host = MemoryCounters()
             self.key = key
-            self.request(M.PAIR, key)
 
     def feed(self, wire: bytes) -> list[bytes]:
         self.sent.clear()
@@ -120,7 +122,7 @@ class Fuzzer:
 
     def _record_honest_session(self, n: int) -> None:
         """Honest traffic an eavesdropper recorded, with real unlocks (not counted against the fuzz)."""
-        for i in range(n):
+        for _ in range(n):
             for msg_type, payload in ((M.CHALLENGE_REQ, b""), (M.HEARTBEAT, b""), (M.STATUS_REQ, b"")):
                 wire = self.lock.honest(msg_type, payload)
                 self.recorded_host.append(wire)
@@ -129,7 +131,7 @@ class Fuzzer:
                 if msg_type == M.CHALLENGE_REQ:
                     fr = F.unpack(F.cobs.decode(answers[0].strip(b"\x00")), self.key, expect_from_lock=True)
                     nonce = M.parse_challenge(fr.payload).nonce
-                    wire = self.lock.honest(M.UNLOCK, M.unlock_payload(nonce, 5, f"recorded-{i}"))
+                    wire = self.lock.honest(M.UNLOCK, M.unlock_payload(nonce, 5))
                     self.recorded_host.append(wire)
                     self.recorded_lock.extend(self.lock.feed(wire))
         self.lock.host.rx = 0  # the host-side target below starts fresh
@@ -139,7 +141,7 @@ class Fuzzer:
     def _fresh_unlock(self) -> bytes:
         """An honest UNLOCK that would open the lock right now (valid nonce, next counter). Never sent intact."""
         nonce = self.lock.challenge()
-        return self.lock.honest(M.UNLOCK, M.unlock_payload(nonce, 5, "fresh"))
+        return self.lock.honest(M.UNLOCK, M.unlock_payload(nonce, 5))
 
     def lock_attack(self, kind: str) -> list[bytes]:
         rng = self.rng
@@ -166,11 +168,11 @@ class Fuzzer:
             return [_raw_wire(body + bytes(rng.randint(0, 80)) + bytes(16))]
         if kind == "wrong_key":
             nonce = self.lock.challenge()
-            payload = M.unlock_payload(nonce, 5, "forged")
+            payload = M.unlock_payload(nonce, 5)
             return [F.encode(self.wrong, M.UNLOCK, self.lock.host.tx + 1, payload)]
         if kind == "bad_version":
-            raw = bytearray(F.pack(self.key, M.UNLOCK, self.lock.host.tx + 1, bytes(21)))
-            raw[0] = rng.choice([0, 2, 3, 0x7F, 0xFF])
+            raw = bytearray(F.pack(self.key, M.UNLOCK, self.lock.host.tx + 1, bytes(20)))
+            raw[0] = rng.choice([0, 1, 3, 0x7F, 0xFF])  # 1: the old protocol, whose PAIR sent the key in clear
             return [_raw_wire(bytes(raw))]
         if kind == "rollback_replay":
             # the lock's counter store rolled back (flash restored from an old image): only the nonce stands
@@ -180,6 +182,9 @@ class Fuzzer:
             return [w for w in self.recorded_host if w in self._recorded_unlocks()][:3]
         if kind == "reflect":
             return [rng.choice(self.recorded_lock)]
+        if kind == "pair_flood":  # someone tries to re-pair a paired lock (well-formed PAIR, any public key)
+            pub = bytes(rng.randrange(256) for _ in range(32))
+            return [F.encode(pub, M.PAIR, rng.randint(1, 1 << 32), pub)]
         raise ValueError(kind)
 
     def _recorded_unlocks(self) -> set[bytes]:

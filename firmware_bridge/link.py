@@ -36,7 +36,7 @@ from firmware_bridge.errors import (
     StateError,
 )
 from firmware_bridge.firmware import lockproto as P
-from firmware_bridge.pairing import COUNTER_FILE, KEY_FILE, read_key_file, write_key_file
+from firmware_bridge.pairing import COUNTER_FILE, KEY_FILE, read_key_file
 
 log = logging.getLogger("biolock.lock")
 
@@ -249,57 +249,58 @@ class Link:
                     continue
                 return fr
 
-    def exchange(self, msg_type: int, payload: bytes, answers: Collection[int], key: bytes | None = None) -> F.Frame:
-        """Send one request and return its answer; retransmits the same bytes on silence."""
+    def exchange(self, msg_type: int, payload: bytes, answers: Collection[int], key: bytes | None = None, *,
+                 until: float | None = None) -> F.Frame:
+        """Send one request and return its answer; retransmits the same bytes on silence.
+
+        ``until`` (link clock): do not give up before then, however many tries that takes -- UNLOCK passes the
+        moment its challenge expires on the lock, so "no answer" is only reported once the frame can no longer
+        open anything.
+        """
         key = self.key if key is None else key
         if key is None:
             raise StateError("the lock is not paired; run `biolock lock pair` first")
         self._ensure_port()  # a down port fails here, before a counter is spent
         counter = self.counters.next_tx()
+        self.last_counter = counter
         wire = F.encode(key, msg_type, counter, payload)
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             if attempt:
                 self.stats["retransmits"] += 1
-                self.sleep(self.backoff_s * (2 ** (attempt - 1)))
+                self.sleep(min(self.backoff_s * (2 ** (attempt - 1)), self.timeout_s))
             self._write(wire)
             answer = self._await(counter, key, answers, self.clock() + self.timeout_s)
             if answer is not None:
                 return answer
+            attempt += 1
+            if attempt > self.retries and (until is None or self.clock() >= until):
+                break
         self.stats["timeouts"] += 1
+        late = "" if until is None else "; its challenge has expired, so it can no longer open the lock"
         raise LinkTimeoutError(
             f"no valid answer from the lock to {M.NAMES.get(msg_type, hex(msg_type))} after "
-            f"{self.retries + 1} tries of {self.timeout_s:g} s"
+            f"{attempt} tries of {self.timeout_s:g} s{late}"
         )
 
-    # --- operations ---------------------------------------------------------------------------------------
-    def pair(self, key: bytes, key_path: Path | None = None) -> str:
-        """Send the new key to a lock in pairing mode; on its PAIR_ACK, store the key. Returns firmware version.
+    last_counter: int = 0
 
-        The key file is created (0600, exclusive) under a temporary name first and renamed into place only
-        after the lock confirmed, so a failed pairing leaves neither a stale key nor an overwritten one.
-        """
+    # --- operations ---------------------------------------------------------------------------------------
+    def pair(self, key_path: Path | None = None) -> str:
+        """Agree a new key with a lock in pairing mode (X25519, see pairing.py) and store it; returns the firmware
+        version. ``pair_code`` then holds the six digits a lock with a display would show."""
+        from firmware_bridge.pairing import pair_lock, pairing_code
+
         if key_path is None and self.key_path is None:
             raise PairingError("no key file given: pass key_path or open the link with Link.open(state_dir)")
-        final = Path(key_path or self.key_path)
-        if final.exists():
-            raise PairingError(f"a lock key already exists at {final}; remove it first to pair again")
-        tmp = final.with_name(final.name + ".new")
-        if tmp.exists():
-            tmp.unlink()
-        write_key_file(tmp, key)
-        try:
-            self.counters.reset()
-            fr = self.exchange(M.PAIR, key, {M.PAIR_ACK}, key=key)
-        except NackError as exc:
-            tmp.unlink()
-            raise PairingError(f"the lock refused pairing: {M.NACK_CODES.get(exc.code, exc.code)}") from None
-        except BaseException:
-            tmp.unlink()
-            raise
-        os.replace(tmp, final)
+        self._ensure_port()
+        key, firmware = pair_lock(self, Path(key_path or self.key_path))
         self.key = key
         self.state = PAIRED
-        return M.parse_pair_ack(fr.payload)
+        self.pair_code = pairing_code(key)
+        return firmware
+
+    pair_code: str | None = None
 
     def hello(self) -> M.HelloInfo:
         """Greet the lock (paired -> ready). A lock that saw higher counters tells us so and we jump past them."""
@@ -332,18 +333,28 @@ class Link:
         self._ready()
         return M.parse_status(self.exchange(M.STATUS_REQ, b"", {M.STATUS}).payload)
 
-    def unlock(self, duration_ms: int, reason: str) -> int:
+    # the lock's clock may run this much slower than ours before its challenge outlives our wait (crystals: ppm)
+    EXPIRY_MARGIN = 1.05
+
+    def unlock(self, duration_ms: int, reason: str = "") -> int:
         """Challenge, then UNLOCK with the lock's nonce; returns the granted ms once ACKed.
 
+        ``reason`` (who, why) stays on the host for its logs: protocol version 2 sends only nonce and duration.
         A NACK for a bad nonce proves that UNLOCK frame did nothing, so a fresh challenge is tried (up to
         ``retries`` times). Silence or any other refusal raises: the outcome is then "not unlocked" for the
-        caller even though a lost ACK could hide a real opening -- never the other way round.
+        caller even though a lost ACK could hide a real opening -- never the other way round. Silence is only
+        reported once the challenge's TTL (counted from when it arrived here) is over, so an UNLOCK held back on
+        the wire cannot open the door after the caller was told it did not. ``unlock_refs``: the counters of
+        the UNLOCK frames this call sent (the emulator logs the same, to match openings to requests).
         """
         self._ready()
+        self.unlock_refs: list[int] = []
         for attempt in range(self.retries + 1):
             challenge = M.parse_challenge(self.exchange(M.CHALLENGE_REQ, b"", {M.CHALLENGE}).payload)
+            expires = self.clock() + challenge.ttl_ms / 1000 * self.EXPIRY_MARGIN + 0.05
+            self.unlock_refs.append(self.counters.tx + 1)
             try:
-                fr = self.exchange(M.UNLOCK, M.unlock_payload(challenge.nonce, duration_ms, reason), {M.ACK})
+                fr = self.exchange(M.UNLOCK, M.unlock_payload(challenge.nonce, duration_ms), {M.ACK}, until=expires)
             except NackError as exc:
                 if exc.code == P.E_BAD_NONCE and attempt < self.retries:
                     self.stats["fresh_challenge"] += 1
@@ -355,6 +366,7 @@ class Link:
             return granted
         raise LinkTimeoutError("no unlock after fresh challenges")  # pragma: no cover - loop always returns/raises
 
-    def deny(self, reason: str) -> None:
+    def deny(self, reason: str = "") -> None:
+        """Tell the lock about a refusal (it may blink); ``reason`` stays on the host."""
         self._ready()
-        self.exchange(M.DENY, M.deny_payload(reason), {M.ACK})
+        self.exchange(M.DENY, M.deny_payload(), {M.ACK})

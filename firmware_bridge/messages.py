@@ -2,6 +2,9 @@
 
 Every lock answer starts with ``ref``: the counter of the host frame it answers, so an answer can never be
 taken for the answer to a different request. Parsers check exact sizes and raise PayloadError.
+
+Nothing about *who* or *why* goes on the wire (protocol version 2): UNLOCK is nonce + duration, DENY is empty.
+The user name and the reason stay on the host, in its audit log.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ HELLO, HEARTBEAT, STATUS_REQ, CHALLENGE_REQ, UNLOCK, DENY, PAIR = (
 )
 HELLO_ACK, STATUS, CHALLENGE, ACK, NACK, PAIR_ACK = P.HELLO_ACK, P.STATUS, P.CHALLENGE, P.ACK, P.NACK, P.PAIR_ACK
 NONCE_LEN = P.NONCE_LEN
-MAX_REASON = 40
+KEY_LEN = P.KEY_LEN
 
 NAMES = {
     HELLO: "HELLO", HEARTBEAT: "HEARTBEAT", STATUS_REQ: "STATUS_REQ", CHALLENGE_REQ: "CHALLENGE_REQ",
@@ -35,24 +38,16 @@ NACK_CODES = {
 F_RELAY, F_DOOR_OPEN, F_TAMPER, F_DOOR_SENSOR, F_PAIRED = 1, 2, 4, 8, 16
 
 
-def reason_bytes(reason: str) -> bytes:
-    """The reason as UTF-8, cut to MAX_REASON bytes on a character boundary."""
-    data = reason.encode("utf-8")[:MAX_REASON]
-    return data.decode("utf-8", "ignore").encode("utf-8")
-
-
-def unlock_payload(nonce: bytes, duration_ms: int, reason: str) -> bytes:
+def unlock_payload(nonce: bytes, duration_ms: int) -> bytes:
     if len(nonce) != NONCE_LEN:
         raise ValueError("nonce must be 16 bytes")
     if not 1 <= duration_ms <= 0xFFFFFFFF:
         raise ValueError("duration out of range")
-    text = reason_bytes(reason)
-    return nonce + duration_ms.to_bytes(4, "big") + bytes([len(text)]) + text
+    return nonce + duration_ms.to_bytes(4, "big")
 
 
-def deny_payload(reason: str) -> bytes:
-    text = reason_bytes(reason)
-    return bytes([len(text)]) + text
+def deny_payload() -> bytes:
+    return b""
 
 
 def _need(payload: bytes, size: int, name: str) -> None:
@@ -141,6 +136,7 @@ def parse_nack(payload: bytes) -> Nack:
     return Nack(payload[8], int.from_bytes(payload[9:17], "big"))
 
 
-def parse_pair_ack(payload: bytes) -> str:
-    _need(payload, 11, "PAIR_ACK")
-    return _version(payload[8:11])
+def parse_pair_ack(payload: bytes) -> tuple[bytes, str]:
+    """(the lock's X25519 public key, its firmware version)."""
+    _need(payload, 8 + KEY_LEN + 3, "PAIR_ACK")
+    return bytes(payload[8:8 + KEY_LEN]), _version(payload[8 + KEY_LEN:])

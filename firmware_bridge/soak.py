@@ -1,6 +1,7 @@
 """Honest unlocks, many of them, over a faulty pty (``biolock lock soak``).
 
-Each cycle asks the emulated lock (the real firmware) to open with a unique reason. Afterwards the host's
+Each cycle asks the emulated lock (the real firmware) to open; the counters of the UNLOCK frames a cycle sent
+(``Link.unlock_refs``) identify it in the lock's log (no reason travels on the wire). Afterwards the host's
 answers are compared with what the lock actually did: every cycle must be either reported successful and
 opened exactly once, or reported failed (opened at most once: a lost ACK can hide an opening, which is the
 safe direction). Never opened twice; never reported open when it did not open.
@@ -18,7 +19,6 @@ from pathlib import Path
 from firmware_bridge.emulator import Emulator, Faults
 from firmware_bridge.errors import BridgeError
 from firmware_bridge.link import Link
-from firmware_bridge.pairing import generate_key
 
 
 @dataclass
@@ -60,14 +60,16 @@ def run_soak(
         try:
             emu.set_faults_active(False)
             link = Link.open(emu.port, Path(tmp) / "state", timeout_s=timeout_s, retries=retries)
-            link.pair(generate_key())
+            link.pair()
             link.hello()
             emu.set_faults_active(True)
             outcomes: dict[str, bool] = {}
+            cycle_of: dict[int, str] = {}  # UNLOCK counter -> cycle
             start = time.monotonic()
             for i in range(cycles):
                 reason = f"soak-{i}"
                 t0 = time.monotonic()
+                link.unlock_refs = []
                 try:
                     link.unlock(duration_ms, reason)
                     outcomes[reason] = True
@@ -81,6 +83,7 @@ def run_soak(
                     outcomes[reason] = False
                     report.crashes += 1
                     report.failures[f"CRASH {type(exc).__name__}"] += 1
+                cycle_of.update((ref, reason) for ref in link.unlock_refs)
                 report.cycles += 1
                 if progress is not None:
                     progress(1)
@@ -89,7 +92,7 @@ def run_soak(
             link.close()
         finally:
             emu.stop()
-        opened = Counter(reason.decode() for _ms, reason in emu.unlock_log)
+        opened = Counter(cycle_of.get(ref, "?") for _ms, ref in emu.unlock_log)
         report.opened_total = sum(opened.values())
         for reason, success in outcomes.items():
             n = opened.get(reason, 0)

@@ -54,7 +54,7 @@ def open_link(emu, tmp_path, **kw):
 @pytest.fixture
 def link(emu, tmp_path):
     lk = open_link(emu, tmp_path)
-    lk.pair(generate_key())
+    lk.pair()
     yield lk
     lk.close()
 
@@ -64,13 +64,13 @@ def test_state_machine_pair_hello_and_key_file(emu, tmp_path):
     assert lk.state == UNPAIRED
     with pytest.raises(StateError):
         lk.status()
-    key = generate_key()
-    assert lk.pair(key) == "1.0.0"
+    assert lk.pair() == "2.0.0"
     assert lk.state == PAIRED
     key_file = tmp_path / "state" / "lock.key"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-    assert read_key_file(key_file) == key
-    assert (tmp_path / "flash" / "lock_key.bin").read_bytes() == key
+    key = read_key_file(key_file)
+    assert (tmp_path / "flash" / "lock_key.bin").read_bytes() == key == lk.key  # agreed, never sent
+    assert lk.pair_code == f"{emu.controller.pair_code:06d}"
     info = lk.hello()
     assert lk.state == READY and info.max_duration_ms == 60_000
     lk.close()
@@ -86,7 +86,7 @@ def test_ping_status_unlock_relock_and_deny(link, emu):
     emu.set_door(True)
     assert link.status().door_open is True
     assert link.unlock(150, "alice") == 150
-    assert emu.relay_on and emu.unlock_log == [(150, b"alice")]
+    assert emu.relay_on and emu.unlock_log == [(150, link.unlock_refs[-1])]
     assert wait_for(lambda: not emu.relay_on)
     link.deny("stranger")
     assert emu.controller.denies == 1 and emu.relay_activations == 1
@@ -102,7 +102,7 @@ def test_relay_drops_after_duration_even_if_host_vanishes(link, emu):
 def test_counter_survives_emulator_restart(tmp_path):
     with Emulator(tmp_path / "flash") as e1:
         lk = open_link(e1, tmp_path)
-        lk.pair(generate_key())
+        lk.pair()
         lk.unlock(100, "first")
         lk.close()
         used = int((tmp_path / "state" / "lock.counters").read_text().split()[0])
@@ -128,7 +128,7 @@ def test_host_that_lost_its_counters_resynchronises_via_nack(link, emu, tmp_path
 def test_one_byte_at_a_time_both_ways(tmp_path):
     with Emulator(tmp_path / "flash", Faults(byte_at_a_time=True)) as e:
         lk = open_link(e, tmp_path)
-        lk.pair(generate_key())
+        lk.pair()
         assert lk.unlock(100, "slowly") == 100
         assert lk.status().unlocks == 1
         lk.close()
@@ -157,7 +157,7 @@ def test_pair_refused_by_a_paired_lock_leaves_no_key(link, emu, tmp_path):
     other = tmp_path / "other"
     lk = Link.open(emu.port, other, timeout_s=0.3)
     with pytest.raises(PairingError, match="pair button"):
-        lk.pair(generate_key())
+        lk.pair()
     assert not (other / "lock.key").exists() and not (other / "lock.key.new").exists()
     lk.close()
 
@@ -166,8 +166,7 @@ def test_pair_button_allows_re_pairing(link, emu, tmp_path):
     emu.press_pair_button()
     other = tmp_path / "other"
     lk = Link.open(emu.port, other, timeout_s=0.3)
-    key = generate_key()
-    lk.pair(key)
+    lk.pair()
     assert lk.unlock(100, "new key") == 100
     with pytest.raises(BridgeError):  # the old key is dead
         link.status()
@@ -178,7 +177,7 @@ def test_existing_key_file_is_never_overwritten(link, tmp_path):
     key_file = tmp_path / "state" / "lock.key"
     before = key_file.read_bytes()
     with pytest.raises(PairingError, match="already exists"):
-        link.pair(generate_key(), key_file)
+        link.pair(key_file)
     with pytest.raises(PairingError):
         write_key_file(key_file, generate_key())
     assert key_file.read_bytes() == before
@@ -226,18 +225,20 @@ def test_every_fault_kind_gives_confirmed_or_reported_failed_never_duplicated(tm
     with Emulator(tmp_path / "flash", FAULTS[kind]) as e:
         e.set_faults_active(False)
         lk = open_link(e, tmp_path, timeout_s=0.1, retries=3)
-        lk.pair(generate_key())
+        lk.pair()
         e.set_faults_active(True)
-        results = {}
+        results, cycle_of = {}, {}
         for i in range(12):
+            lk.unlock_refs = []
             try:
                 lk.unlock(1, f"{kind}-{i}")
                 results[f"{kind}-{i}"] = True
             except BridgeError:
                 results[f"{kind}-{i}"] = False
+            cycle_of.update((ref, f"{kind}-{i}") for ref in lk.unlock_refs)
         time.sleep(0.2)
         lk.close()
-    opened = Counter(reason.decode() for _, reason in e.unlock_log)
+    opened = Counter(cycle_of.get(ref, "?") for _, ref in e.unlock_log)
     injected = sum(v for k, v in e.counts.items() if not k.startswith("reboots"))
     assert injected > 0, f"no {kind} fault was injected"
     assert all(n == 1 for n in opened.values()), "an unlock was carried out twice"
@@ -254,7 +255,7 @@ def test_host_persists_the_lock_counter_it_accepted(link, emu, tmp_path):
 def test_link_works_through_a_pyserial_url(emu, tmp_path):
     log = tmp_path / "spy.txt"
     lk = Link.open(f"spy://{emu.port}?file={log}", tmp_path / "state", timeout_s=0.3)
-    lk.pair(generate_key())
+    lk.pair()
     assert lk.unlock(100, "via url") == 100
     lk.close()
     assert "TX" in log.read_text() or "write" in log.read_text().lower()

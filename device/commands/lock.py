@@ -43,32 +43,29 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
 def pair_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | None, as_json: bool) -> None:
-    """Make a new 32-byte key, send it to a lock in pairing mode, store it in <state_dir>/lock.key (0600).
+    """Agree a new key with a lock in pairing mode (X25519) and store it in <state_dir>/lock.key (0600).
 
-    The lock accepts a key only when it has none (first power-up) or its pair button was held at power-up.
-    The key is printed once, as hex and as a QR-friendly string, for your records or for provisioning a
-    board by hand; it is never shown again.
+    The lock accepts pairing only when it has no key (first power-up) or its pair button was held at
+    power-up. The key never crosses the wire and is not printed; the six-digit pairing code is (a lock with
+    a display shows the same digits). See firmware_bridge/PROTOCOL.md, "Pairing".
 
     \b
     Example:
       biolock lock pair --port /dev/ttyAMA0
     """
-    from firmware_bridge.pairing import KEY_FILE, generate_key, key_to_hex, key_to_qr_text
+    from firmware_bridge.pairing import KEY_FILE
 
-    key = generate_key()
     cfg = app.config.unlock.serial
     key_path = Path(cfg.key_file) if cfg.key_file is not None else app.state_dir / KEY_FILE
     with _open_link(app, port, baud, timeout_s) as link:
-        firmware = link.pair(key, key_path)
+        firmware = link.pair(key_path)
         info = link.hello()
     if as_json:
         click.echo(json.dumps({"firmware": firmware, "max_duration_ms": info.max_duration_ms, "key_file": str(key_path),
-                               "key_hex": key_to_hex(key), "key_qr": key_to_qr_text(key)}))
+                               "pairing_code": link.pair_code}))
         return
     click.echo(f"paired with lock firmware {firmware} (max unlock {info.max_duration_ms} ms)")
-    click.echo(f"key stored in {key_path} (mode 0600). Shown once -- keep it somewhere safe:")
-    click.echo(f"  hex: {key_to_hex(key)}")
-    click.echo(f"  qr:  {key_to_qr_text(key)}")
+    click.echo(f"key agreed by X25519 and stored in {key_path} (mode 0600); pairing code {link.pair_code}")
 
 
 @command.command("ping")

@@ -4,6 +4,9 @@
 # one are acted on, and that counter is written to flash BEFORE acting; UNLOCK must carry the nonce of the
 # one outstanding challenge, which is single-use and expires; the relay drops when its time is up, whatever
 # the link does; an exact retransmission of the last accepted frame gets the cached answer and no action.
+# Pairing is an X25519 key agreement (x25519.py): the key never crosses the wire. A PAIR while paired costs no
+# flash write, counts toward the tamper flag and is answered at most once a second. A used-up send counter
+# makes the lock refuse to act (it could not confirm) instead of crashing.
 
 from lockproto import (
     ACK,
@@ -11,6 +14,8 @@ from lockproto import (
     CHALLENGE_REQ,
     COUNTER_MAX,
     D_DIRECTION,
+    D_EXHAUSTED,
+    D_PAIRING_CLOSED,
     D_TAG,
     D_UNPAIRED,
     DENY,
@@ -38,17 +43,22 @@ from lockproto import (
     be,
     ct_equal,
     encode,
+    pair_code,
+    pair_key,
     parse,
     u16,
     u32,
     u64,
     verify,
 )
+from x25519 import BASE, x25519
 
-FW_VERSION = (1, 0, 0)
+FW_VERSION = (2, 0, 0)
 MAX_DURATION_MS = 60000
-MAX_REASON = 40
-CHALLENGE_TTL_MS = 5000
+# shorter than the host's default retry window (4 x 1 s + backoff); the host also keeps listening until a
+# challenge's TTL is over before it reports an UNLOCK as failed, so a delayed UNLOCK cannot open the door later
+CHALLENGE_TTL_MS = 2000
+PAIR_NACK_INTERVAL_MS = 1000  # at most one "pairing closed" answer per second
 TX_RESERVE = 16  # send counters reserved in flash per write (flash wear)
 TAMPER_THRESHOLD = 16  # unauthenticated or malformed frames since boot before STATUS reports tamper
 
@@ -141,6 +151,9 @@ class LockController:
         self.denies = 0
         self.retransmits = 0
         self.drops = {}
+        self.pair_code = None  # six digits after a pairing, for a lock with a display (the host prints them)
+        self.pair_nack_at = None  # when the last "pairing closed" answer went out
+        self.feed_watchdog = None  # main.run sets it to the watchdog's feed (X25519 takes a while on a Pico)
         self._set_relay(False)
 
     # --- hardware -------------------------------------------------------------------------------------
@@ -209,9 +222,13 @@ class LockController:
         if counter <= self.rx_ctr:
             if counter == self.rx_ctr and self.last_tag is not None and ct_equal(parsed[4], self.last_tag):
                 self.retransmits += 1  # our answer was lost: repeat it, do nothing again
-                self.uart.write(self.last_reply)
+                if self.last_reply is not None:
+                    self.uart.write(self.last_reply)
             else:
                 self._nack(counter, E_REPLAY, self.rx_ctr)
+            return
+        if self.tx_ctr >= COUNTER_MAX:  # could not answer: act on nothing (re-pair with the pair button)
+            self._drop(D_EXHAUSTED)
             return
         self.rx_ctr = counter
         self.store.save_counters(self.rx_ctr, self.tx_reserved)  # persisted before acting
@@ -233,7 +250,7 @@ class LockController:
         if msg_type == UNLOCK:
             return self._unlock(ref, payload)
         if msg_type == DENY:
-            if len(payload) < 1 or payload[0] > MAX_REASON or len(payload) != 1 + payload[0]:
+            if len(payload) != 0:  # nothing about who or why travels on the wire
                 return self._nack(ref, E_BAD_PAYLOAD, 0)
             self.denies += 1
             return self._send(self.mac, ACK, u64(ref) + u32(0))
@@ -257,10 +274,7 @@ class LockController:
 
     def _unlock(self, ref, payload):
         nonce, self.nonce = self.nonce, None  # single use, whatever happens next
-        if len(payload) < NONCE_LEN + 5:
-            return self._nack(ref, E_BAD_PAYLOAD, 0)
-        reason_len = payload[NONCE_LEN + 4]
-        if reason_len > MAX_REASON or len(payload) != NONCE_LEN + 5 + reason_len:
+        if len(payload) != NONCE_LEN + 4:  # nonce, duration: no user name or reason on the wire
             return self._nack(ref, E_BAD_PAYLOAD, 0)
         if nonce is None or self.clock_ms() >= self.nonce_until or not ct_equal(payload[:NONCE_LEN], nonce):
             return self._nack(ref, E_BAD_NONCE, 0)
@@ -271,34 +285,47 @@ class LockController:
         self._set_relay(True)
         self.unlocks += 1
         if self.on_unlock is not None:
-            self.on_unlock(duration, bytes(payload[NONCE_LEN + 5:]))
+            self.on_unlock(duration, ref)
         return self._send(self.mac, ACK, u64(ref) + u32(duration))
 
     def _pair(self, parsed):
-        payload = parsed[2]
-        if len(payload) != KEY_LEN:
-            self._drop(D_TAG)
-            return
-        proposed = Mac(payload)
-        if not verify(proposed, parsed):
+        """PAIR carries the host's X25519 public key; its tag (keyed with that public key) only guards against
+        line noise. The lock answers PAIR_ACK with its own public key, tagged with the derived key: proof to the
+        host that both sides hold the same key, which never crossed the wire."""
+        host_pub = parsed[2]
+        if len(host_pub) != KEY_LEN or not verify(Mac(host_pub), parsed):
             self._drop(D_TAG)
             return
         counter = parsed[1]
         if self.mac is not None and counter == self.rx_ctr and self.last_tag is not None \
                 and ct_equal(parsed[4], self.last_tag):
             self.retransmits += 1
-            self.uart.write(self.last_reply)
+            if self.last_reply is not None:
+                self.uart.write(self.last_reply)
             return
         if not self.pairing_open:
-            self._send(proposed, NACK, u64(counter) + bytes([E_PAIRING_CLOSED]) + u64(0))
+            self._drop(D_PAIRING_CLOSED)  # no flash write, counts toward the tamper flag
+            now = self.clock_ms()
+            if self.pair_nack_at is None or now - self.pair_nack_at >= PAIR_NACK_INTERVAL_MS:
+                self.pair_nack_at = now  # counter 1 under the sender's own (public) key: no counter of ours spent
+                self.uart.write(b"\x00" + encode(Mac(host_pub), NACK, 1,
+                                                 u64(counter) + bytes([E_PAIRING_CLOSED]) + u64(0)))
             return
-        self.store.save_key(bytes(payload))
-        self.mac = proposed
+        secret = bytes(self.rng(KEY_LEN))
+        lock_pub = x25519(secret, BASE, self.feed_watchdog)
+        shared = x25519(secret, host_pub, self.feed_watchdog)
+        if shared == bytes(KEY_LEN):  # a low-order point: no secret would be shared
+            self._drop(D_TAG)
+            return
+        key = pair_key(shared, host_pub, lock_pub)
+        self.store.save_key(key)
+        self.mac = Mac(key)
+        self.pair_code = pair_code(key)
         self.pairing_open = False
         self.rx_ctr, self.tx_ctr, self.tx_reserved = counter, 0, 0
         self.store.save_counters(self.rx_ctr, self.tx_reserved)
         self.last_tag = parsed[4]
-        self.last_reply = self._send(self.mac, PAIR_ACK, u64(counter) + bytes(FW_VERSION))
+        self.last_reply = self._send(self.mac, PAIR_ACK, u64(counter) + lock_pub + bytes(FW_VERSION))
 
     def open_pairing(self):
         """The pair button: accept one PAIR frame even though a key is stored."""

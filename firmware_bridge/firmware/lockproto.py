@@ -9,7 +9,7 @@ try:
 except ImportError:  # older MicroPython builds
     from uhashlib import sha256
 
-VERSION = 1
+VERSION = 2  # 2: X25519 pairing, no user name or reason on the wire (version 1 frames are dropped unread)
 HEADER_LEN = 12  # version u8, type u8, counter u64 BE, length u16 BE
 TAG_LEN = 16  # HMAC-SHA256 truncated to 128 bits
 MAX_PAYLOAD = 64
@@ -54,6 +54,11 @@ D_LENGTH = "length"
 D_TAG = "tag"
 D_DIRECTION = "direction"
 D_UNPAIRED = "unpaired"
+D_PAIRING_CLOSED = "pairing closed"  # a PAIR while paired: counted toward tamper, answered at most once a second
+D_EXHAUSTED = "counter exhausted"  # the lock's send counter is used up: it acts on nothing until re-paired
+
+PAIR_LABEL = b"biolock pair v2"
+CODE_LABEL = b"biolock pair code"
 
 
 def u64(value):
@@ -135,6 +140,16 @@ class Mac:
 
     def tag(self, msg):
         return self.digest(msg)[:TAG_LEN]
+
+
+def pair_key(shared, host_pub, lock_pub):
+    """The link key both sides derive from the X25519 shared secret, bound to both public keys."""
+    return Mac(shared).digest(PAIR_LABEL + bytes(host_pub) + bytes(lock_pub))
+
+
+def pair_code(key):
+    """Six decimal digits from the new key: shown by `biolock lock pair` and by a lock that has a display."""
+    return be(Mac(key).digest(CODE_LABEL)[:4]) % 1000000
 
 
 def ct_equal(a, b):

@@ -3,7 +3,7 @@
 # Wiring (change the constants to suit): UART0 TX=GP0 RX=GP1 to the host's UART (3.3 V, crossed over, common
 # ground); relay driver on GP15; door reed switch GP14 to ground (internal pull-up: open door reads 1); status
 # LED on the on-board LED pin; pair button GP13 to ground, held during power-up to forget the key and accept a
-# new PAIR. Copy lockproto.py, lockfw.py and main.py to the board (mpremote cp ... :).
+# new PAIR. Copy lockproto.py, x25519.py, lockfw.py and main.py to the board (mpremote cp ... :).
 #
 # The same file runs under CPython in the tests with firmware_bridge.shim installed as `machine`.
 
@@ -50,6 +50,7 @@ def build(flash_root=FLASH_ROOT):
 
 def run(controller, should_stop=None):
     wdt = machine.WDT(timeout=2000)  # a hung loop resets the board, and a reset boots with the relay off
+    controller.feed_watchdog = wdt.feed  # fed inside X25519 too: pairing takes a noticeable part of a second on a Pico
     while should_stop is None or not should_stop():
         controller.poll()
         wdt.feed()
