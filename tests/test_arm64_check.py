@@ -116,26 +116,30 @@ def test_missing_wheel_is_named_from_pips_error():
 
 # --- test selection and results ---------------------------------------------------------------------------------------
 def test_select_tests_follows_module_level_imports_only(tmp_path):
-    (tmp_path / "tests").mkdir()
-    (tmp_path / "training").mkdir()
+    for pkg in ("tests", "device", "training"):
+        (tmp_path / pkg).mkdir()
+    (tmp_path / "device" / "__init__.py").write_text("")
+    (tmp_path / "device" / "heavy.py").write_text("import tensorflow as tf\n")
+    (tmp_path / "device" / "lazy.py").write_text("def f():\n    import scipy\n")
     (tmp_path / "training" / "__init__.py").write_text("")
-    (tmp_path / "training" / "heavy.py").write_text("import tensorflow as tf\n")
-    (tmp_path / "training" / "lazy.py").write_text("def f():\n    import scipy\n")
-    (tmp_path / "tests" / "helpers_fixture.py").write_text("import numpy\nfrom training.heavy import x\n")
-    (tmp_path / "tests" / "test_a.py").write_text("from training.lazy import f\n")
+    (tmp_path / "training" / "synth.py").write_text("import numpy\n")
+    (tmp_path / "tests" / "helpers_fixture.py").write_text("import numpy\nfrom device.heavy import x\n")
+    (tmp_path / "tests" / "test_a.py").write_text("from device.lazy import f\n")
     (tmp_path / "tests" / "test_b.py").write_text("from helpers_fixture import y\n")
     (tmp_path / "tests" / "test_c.py").write_text("def test():\n    from sklearn.metrics import roc_curve\n")
     (tmp_path / "tests" / "test_d.py").write_text("import pytest\npytest.importorskip('tensorflow')\n")
+    (tmp_path / "tests" / "test_e.py").write_text("from training.synth import render\n")
     keep, left = helper.select_tests(tmp_path)
     assert keep == ["tests/test_a.py", "tests/test_d.py"]
-    assert left == {"tests/test_b.py": {"tensorflow"}, "tests/test_c.py": {"sklearn"}}
+    assert left == {"tests/test_b.py": {"tensorflow"}, "tests/test_c.py": {"sklearn"}, "tests/test_e.py": {"training"}}
 
 
 def test_select_tests_on_this_repository_keeps_the_device_tests():
     keep, left = helper.select_tests(REPO)
     assert "tests/test_inference.py" in keep and "tests/test_store.py" in keep and "tests/test_daemon.py" in keep
     assert "tests/test_arm64_check.py" in keep
-    assert all(needs <= helper.TRAIN_ONLY for needs in left.values())
+    assert all(needs <= helper.TRAIN_ONLY | {"training"} for needs in left.values())
+    assert "tests/test_fit.py" in left and "tests/test_synth_fingerprint.py" in left
 
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?><testsuites><testsuite name="pytest" errors="0" failures="1"

@@ -63,6 +63,8 @@ ROOT_PACKAGES = ("python3", "python3-venv", "ca-certificates", "systemd", "udev"
 TRAIN_ONLY = frozenset({"tensorflow", "keras", "sklearn", "scipy", "matplotlib", "tf2onnx", "onnx", "tf_keras"})
 # Repository packages: their imports are followed to see what a test pulls in.
 REPO_PACKAGES = ("device", "training", "firmware_bridge", "models", "tests")
+# The host-only package: training, evaluation, synthetic data. A test that imports it tests the host, not the board.
+HOST_ONLY = "training"
 
 
 def debian_mirror_from_host(sources: list[Path]) -> str | None:
@@ -247,7 +249,7 @@ def _repo_file(repo: Path, module: str) -> Path | None:
 
 
 def train_only_needs(repo: Path, test_file: Path) -> set[str]:
-    """The train-only packages a test file needs at import time (through repository modules) or in its own code.
+    """The host-only packages (``training``, the train extra) a test needs at import time or in its own code.
 
     Library modules count only their module-level imports (a lazy import inside a function is the library's way
     of keeping TensorFlow off the device path); a test's own imports count wherever they are, except under
@@ -263,7 +265,7 @@ def train_only_needs(repo: Path, test_file: Path) -> set[str]:
         seen.add(path)
         for name in _module_imports(path, top_level_only=top):
             root = name.split(".")[0]
-            if root in TRAIN_ONLY:
+            if root in TRAIN_ONLY or root == HOST_ONLY:
                 needs.add(root)
             # the package __init__ files along the way run too
             parts = name.split(".")
@@ -275,7 +277,11 @@ def train_only_needs(repo: Path, test_file: Path) -> set[str]:
 
 
 def select_tests(repo: Path) -> tuple[list[str], dict[str, set[str]]]:
-    """(device-side test files, {left-out file: the train-only packages it needs})."""
+    """(device-side test files, {left-out file: the host-only packages it needs}).
+
+    Device-side: the test imports nothing from ``training/`` (the host's package) or the ``train`` extra, at module
+    level through the repository's modules or anywhere in its own code.
+    """
     keep, left = [], {}
     tests = repo / "tests"
     if not tests.is_dir():
