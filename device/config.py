@@ -93,6 +93,10 @@ class MatchingConfig:
     fusion_fallback: bool = False  # fusion mode: accept on one modality when the other is missing (audited)
     minutiae: Literal["auto", "nbis", "off"] = "auto"  # fingerprints: fuse a minutiae matcher (device.minutiae)
     minutiae_card: Path | None = None  # default: <model card>_minutiae.json beside the model card
+    # issue 16: run at a level the deciding card's calibration does not support (warned on every start)
+    allow_unsupported_level: bool = False
+    # issue 16: when the minutiae decision cannot be built, decide on the embedding alone (warned on every start)
+    minutiae_fallback: bool = False
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from device.calibration.policy import DecisionInfo, audit_bucket
 from device.config import Config, EnrolConfig
 from device.enrolgroup import grow_group
 from device.errors import BiolockError, ConfigError, ModelError
@@ -37,7 +38,6 @@ from device.matching import accept, agreeing_subset, connected_group, identify, 
 from device.minutiae import MINUTIAE_MODALITY, MinutiaeCheck, MinutiaeError, pack_template
 from device.minutiae.pairing import Templates, user_templates
 from device.preprocess import preprocess
-from device.store.audit import score_bucket
 
 IDENTIFY_SUBJECT = "*identify*"
 SHORTLIST = 8  # identify with minutiae: how many users (best cosines first) get minutiae comparisons
@@ -150,6 +150,7 @@ class Authenticator:
         self.threshold = minutiae.threshold(security) if minutiae else self.embedding_threshold
         self.agreement_threshold = (minutiae.threshold("convenient") if minutiae
                                     else threshold_for(card.thresholds, "convenient"))
+        self.decision_info: DecisionInfo | None = None  # set by from_config (device.calibration.policy.configure)
         self.enrol_config = enrol or EnrolConfig()
         # lockout durations run on a monotonic clock (wall-clock jumps change nothing); a test's fake clock serves both
         self._monotonic = monotonic or (clock if clock is not time.time else time.monotonic)
@@ -157,8 +158,12 @@ class Authenticator:
 
     @classmethod
     def from_config(cls, config: Config, state_dir: Path, *, card_path: Path | None = None,
-                    key: bytes | None = None, clock: Callable[[], float] = time.time) -> Authenticator:
-        """Build from the validated configuration: the configured backend and card, the store in ``state_dir``."""
+                    key: bytes | None = None, clock: Callable[[], float] = time.time,
+                    check_security: bool = True) -> Authenticator:
+        """Build from the validated configuration: the configured backend and card, the store in ``state_dir``.
+
+        ``check_security``: apply the site calibration and refuse a level the deciding card does not support
+        (``device.calibration.policy``); only ``biolock calibrate`` opens without it."""
         modality = config.device.modality
         if modality not in ("fingerprint", "vein"):
             raise ConfigError(f"device.modality = {modality!r} is served by the fusion pipeline, not Authenticator")
@@ -175,8 +180,13 @@ class Authenticator:
         try:
             from device.minutiae.setup import minutiae_from_config
 
-            return cls(embedder, store, modality=modality, security=config.matching.security, enrol=config.enrol,
+            auth = cls(embedder, store, modality=modality, security=config.matching.security, enrol=config.enrol,
                        clock=clock, minutiae=minutiae_from_config(config, embedder))
+            if check_security:
+                from device.calibration.policy import configure
+
+                configure(auth, config, Path(state_dir))
+            return auth
         except BaseException:
             embedder.close()
             store.close()
@@ -269,8 +279,10 @@ class Authenticator:
         decision = Decision(accepted, user if accepted or event == "verify" else None, score,
                             self.threshold if threshold is None else threshold, reason, latency, stages)
         self.store.audit(event, user=user if event == "verify" or accepted else None,
-                         decision="accept" if accepted else "reject", score_bucket=score_bucket(
-                             None if math.isnan(score) else score), latency_ms=round(latency, 3), detail=reason[:200])
+                         decision="accept" if accepted else "reject", score_bucket=audit_bucket(
+                             None if math.isnan(score) else score, self.minutiae is not None and (
+                                 threshold is None or threshold == self.threshold)),
+                         latency_ms=round(latency, 3), detail=reason[:200])
         return decision
 
     def _locked(self, subject: str) -> float:
@@ -375,8 +387,12 @@ class Authenticator:
     # --- enrolment ------------------------------------------------------------------------------------------
 
     def enroll(self, name: str, finger: str, images: Iterable[np.ndarray],
-               on_capture: Callable[[CaptureFeedback], None] | None = None) -> EnrolResult:
-        """Take captures until ``enrol.captures`` good ones agree, refuse duplicates, store all or nothing."""
+               on_capture: Callable[[CaptureFeedback], None] | None = None,
+               allow_duplicate: bool = False) -> EnrolResult:
+        """Take captures until ``enrol.captures`` good ones agree, refuse duplicates, store all or nothing.
+
+        A duplicate (the finger matches another user at the decision threshold) is refused naming that user,
+        unless ``allow_duplicate`` (audited either way)."""
         check_user_name(name)
         if finger not in FINGERS:
             raise EnrolmentError(f"unknown finger {finger!r}; choose one of: {', '.join(FINGERS)}")
@@ -431,11 +447,15 @@ class Authenticator:
             self.store.audit("enrol", user=name, decision="failed", detail=reason[:200])
             return EnrolResult(False, name, finger, 0, attempts, rejected, reason)
         matrix = np.stack([good[i] for i in group])
-        other = self._duplicate_of(name, matrix)
-        if other is not None:
-            reason = "this finger is already enrolled to another user"
-            self.store.audit("enrol", user=name, decision="duplicate", detail=reason)
+        other = self._duplicate_of(name, matrix, [good_min[i] for i in group] if self.minutiae else None)
+        if other is not None and not allow_duplicate:
+            reason = (f"this finger is already enrolled to user {other!r} (it matches at the {self.security} "
+                      "threshold); if they are different people, enrol again with --allow-duplicate")
+            self.store.audit("enrol", user=name, decision="duplicate", detail=reason[:200])
             return EnrolResult(False, name, finger, 0, attempts, rejected, reason, duplicate_of=other)
+        if other is not None:
+            self.store.audit("enrol", user=name, decision="duplicate-allowed",
+                             detail=f"matches user {other!r}; enrolled anyway (--allow-duplicate)"[:200])
         with self.store.batch():  # embeddings and minutiae together or not at all
             self.store.enroll(name, finger, self.modality, self.model_id, list(matrix))  # audits itself
             if self.minutiae is not None:
@@ -461,8 +481,26 @@ class Authenticator:
             grown[n - 1, :n - 1] = grown[:n - 1, n - 1] = fused
         return connected_group(grown >= self.agreement_threshold, need), grown
 
-    def _duplicate_of(self, name: str, matrix: np.ndarray) -> str | None:
-        """Another user any capture matches at the embedding's operating threshold (1:N duplicate check), else None."""
+    def _duplicate_of(self, name: str, matrix: np.ndarray, minutiae: list[bytes] | None = None) -> str | None:
+        """Another user any capture matches at the decision threshold (1:N duplicate check), else None.
+
+        With minutiae, the same fused score and calibrated threshold as decisions (issue 16); users enrolled
+        without minutiae templates, and everything when minutiae are off, by cosine at the embedding's threshold.
+        """
+        if self.minutiae is not None and minutiae is not None:
+            galleries = self._galleries({})
+            for vector, probe in zip(matrix, minutiae, strict=True):
+                users = list(galleries.embedding.users)
+                keep = np.array([u != name for u in users], dtype=bool)
+                if not keep.any():
+                    return None
+                shortlist = identify(vector, np.asarray(galleries.embedding.matrix)[keep],
+                                     [u for u, k in zip(users, keep, strict=True) if k], top=SHORTLIST)
+                for cand in shortlist:
+                    score, threshold = self._user_score(cand.user, vector, probe, galleries, {})
+                    if accept(score, threshold):
+                        return cand.user
+            return None
         gallery = self.store.gallery(self.modality, self.model_id)
         users = list(gallery.users)
         if not users:

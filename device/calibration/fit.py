@@ -76,7 +76,7 @@ def measure(sets: ScoreSets, thresholds: Mapping[str, float], method: str = "") 
         for name, (gs, im) in sets.items():
             sfm, sn, sg, sfnmr = _rates(np.asarray(gs, dtype=np.float64), np.asarray(im, dtype=np.float64), t)
             per_set[name][level] = {"impostor_pairs": sn, "genuine_pairs": sg, "false_matches": sfm,
-                                    "fmr": sfm / sn if sn else None, "fnmr": sfnmr,
+                                    "fmr": sfm / sn if sn else None, "fnmr": sfnmr if sg else None,
                                     "fmr_upper95": clopper_pearson_upper(sfm, sn) if sn else None}
     return Calibration(levels, method, per_set)
 

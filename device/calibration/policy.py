@@ -64,7 +64,7 @@ def decision_info(matcher: str, card_path: str, calibration: Any, level: str, th
     claim = CLAIMS[LEVEL_KEYS[level]]
     if calibration is None:
         info = DecisionInfo(matcher, card_path, level, threshold, claim, None, None, None, None, (), None, False, site)
-        log.warning("%s", info.summary())
+        log.debug("%s", info.summary())  # status and the daemon's start log say it; CLI output stays clean
         return info
     lv = calibration.levels[level]
     strongest = calibration.strongest_supported()
@@ -80,3 +80,73 @@ def decision_info(matcher: str, card_path: str, calibration: Any, level: str, th
     if not lv.supported:
         log.warning("%s", info.summary())
     return info
+
+
+def audit_bucket(score: float | None, fused: bool) -> str | None:
+    """The audit log's coarse bucket of the score that decided: cosine tenths, or fused-score halves.
+
+    Why two scales: a fused score is a weighted sum of normalized scores (about -1 to 10), so the cosine bucket
+    clamps every fused decision to "0.9-1.0"; fused buckets say so and keep their spread ("fused 2.0-2.5").
+    """
+    import math
+
+    from device.store.audit import score_bucket
+
+    if score is None or not fused or not math.isfinite(score):
+        return score_bucket(score)
+    low = math.floor(max(-10.0, min(score, 9.99)) * 2) / 2
+    return f"fused {low:.1f}-{low + 0.5:.1f}"
+
+
+def describe(config: Any, state_dir: Any, card: Any, check: Any = None) -> DecisionInfo:
+    """The DecisionInfo of a model card (and the minutiae check fused with it, if any), with the site file applied.
+
+    ``ConfigError`` when the level is not supported (and not allowed) or the site file is for another matcher.
+    """
+    from device.calibration.site import load_site
+    from device.matching.decision import threshold_for
+
+    level = config.matching.security
+    if check is not None:
+        matcher, card_path = f"{card.model_id} + {check.matcher.template_id}", str(check.card_path)
+        calibration, threshold = check.card.calibration, check.threshold(level)
+    else:
+        matcher, card_path = card.model_id, str(card.path)
+        calibration, threshold = card.calibration, threshold_for(card.thresholds, level)
+    site = load_site(state_dir, matcher)
+    if site is not None:  # a site file only adds support: its thresholds are not below the card's
+        looser = site.threshold(level) < threshold  # made with --allow-looser: the card's bound no longer holds
+        if level not in site.card_supported and (site.calibration.supported(level) or looser):
+            calibration = site.calibration
+        threshold = site.threshold(level)
+        log.debug("site calibration %s in force: %s threshold %.4f", site.path, level, threshold)
+    return decision_info(matcher, card_path, calibration, level, threshold, config.matching.allow_unsupported_level,
+                         str(site.path) if site else None)
+
+
+def configure(auth: Any, config: Any, state_dir: Any) -> DecisionInfo:
+    """Apply the site calibration and check the level on a ``device.pipeline.Authenticator``.
+
+    Sets ``auth.decision_info`` and, with a site file, the decision threshold. Raises as ``describe`` does.
+    """
+    info = describe(config, state_dir, auth.card, auth.minutiae)
+    if info.site:
+        auth.threshold = info.threshold
+        if auth.minutiae is None:
+            auth.embedding_threshold = info.threshold
+    auth.decision_info = info
+    return info
+
+
+def status_entry(config: Any, state_dir: Any, card: Any) -> dict[str, Any]:
+    """What ``biolock status`` shows about the decision: never raises, a problem is reported as ``problem``."""
+    from device.errors import BiolockError
+    from device.minutiae.setup import resolve
+
+    try:
+        check, _ = resolve(config, card.path, card.model_id) if config.device.modality == "fingerprint" else (
+            None, None)
+        info = describe(config, state_dir, card, check)
+    except BiolockError as exc:
+        return {"problem": str(exc)}
+    return {**info.as_dict(), "summary": info.summary()}

@@ -28,11 +28,13 @@ log = logging.getLogger("biolock.enroll")
 @click.option("--only", type=click.Choice(["fingerprint", "vein"]), default=None,
               help="Fusion mode: enrol (or redo) just this modality; the other one stays as it is.")
 @click.option("--replace", is_flag=True, help="Re-enrol a finger NAME already has (its templates are replaced).")
+@click.option("--allow-duplicate", is_flag=True,
+              help="Enrol even when the finger matches another user (e.g. identical twins); audited.")
 @MODEL_OPTION
 @JSON_OPTION
 @click.pass_obj
 def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: tuple[Path, ...],
-            only: str | None, replace: bool, model: Path | None, as_json: bool) -> None:
+            only: str | None, replace: bool, model: Path | None, as_json: bool, allow_duplicate: bool = False) -> None:
     """Enrol NAME's finger: takes enrol.captures (default 5) good, agreeing captures and stores them encrypted.
 
     Poor captures are refused with the reason, captures that disagree are asked again, the same image given twice
@@ -74,7 +76,7 @@ def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: 
         return
     source = file_images(images) if images else sensor_images(app.config)
     with unchanged_on_failure(app.state_dir), open_authenticator(app, model) as auth, closing(source):
-        result = auth.enroll(name, finger, source, on_capture=progress)
+        result = auth.enroll(name, finger, source, on_capture=progress, allow_duplicate=allow_duplicate)
         if not result.ok:
             if as_json:
                 click.echo(json.dumps(_result_dict(result), sort_keys=True))

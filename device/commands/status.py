@@ -51,6 +51,11 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
                      "trained_on": card.trained_on}
             if not fusion:
                 entry["minutiae"] = _minutiae_info(cfg, card)
+                from device.calibration.policy import status_entry  # issue 16: what decides, how strongly
+
+                entry["decision"] = status_entry(cfg, state_dir, card)
+                if "problem" in entry["decision"]:
+                    info["problems"].append(f"decision: {entry['decision']['problem']}")
             if info["model"] is None:
                 info["model"] = entry
             else:
@@ -150,6 +155,9 @@ def command(app, model: Path | None, as_json: bool) -> None:
                        f"{mn['threshold']:.4f}")
         elif mn:
             click.echo(f"minutiae:   off ({mn.get('why_not') or mn.get('problem')})")
+        dec = m.get("decision")
+        if dec and "summary" in dec:
+            click.echo(f"decides:    {dec['summary']}")
     vein = info.get("vein_model")
     if vein:
         click.echo(f"vein model: {vein['model_id']} ({vein['quantization']}) from {vein['card']}")

@@ -39,4 +39,18 @@ def command(app, name: str, image: Path | None, vein_image: Path | None, model: 
     """
     with open_authenticator(app, model) as auth:
         decision = decide(app, auth, name, image, vein_image)
-    report_decision(decision, as_json, app.verbose)
+        info = getattr(auth, "decision_info", None)
+    report_decision(decision if info is None else _WithDecider(decision, info), as_json, app.verbose)
+
+
+class _WithDecider:
+    """A decision whose JSON also says which matcher decided, at which threshold and the FMR its card supports."""
+
+    def __init__(self, decision, info) -> None:
+        self._decision, self._info = decision, info
+
+    def __getattr__(self, name: str):
+        return getattr(self._decision, name)
+
+    def as_dict(self) -> dict:
+        return {**self._decision.as_dict(), "decided_by": self._info.as_dict()}

@@ -14,7 +14,7 @@ from pathlib import Path
 from device.config import Config
 from device.errors import BiolockError
 from device.inference import Embedder
-from device.minutiae.base import available
+from device.minutiae.base import MinutiaeError, available
 from device.minutiae.check import MinutiaeCheck, load_minutiae_check
 
 log = logging.getLogger("biolock.minutiae")
@@ -44,10 +44,32 @@ def resolve(config: Config, model_card: Path, model_id: str) -> tuple[MinutiaeCh
     card_path = Path(config.matching.minutiae_card or default_card_path(model_card))
     if mode != "auto":
         return load_minutiae_check(mode, card_path, model_id), None
-    problem = available("nbis") or (None if card_path.is_file() else f"no minutiae card at {card_path}")
-    if problem:
-        return None, problem
-    try:
-        return load_minutiae_check("nbis", card_path, model_id), None
+    if not card_path.is_file():  # no minutiae card for this model: the embedding alone is the decision
+        return None, f"no minutiae card at {card_path}"
+    try:  # issue 16: the card makes the fused decision the configured one; failing to build it fails closed
+        return load_minutiae_check(_backend_of(card_path), card_path, model_id), None
     except BiolockError as exc:
-        return None, str(exc)
+        if config.matching.minutiae_fallback:
+            log.warning("FALLBACK: the minutiae decision (%s) cannot be built (%s); deciding on the embedding alone "
+                        "at its own thresholds because matching.minutiae_fallback = true", card_path, exc)
+            return None, f"fallback to the embedding alone (matching.minutiae_fallback = true): {exc}"
+        raise MinutiaeError(
+            f"the configured fingerprint decision fuses minutiae ({card_path}) but it cannot be built: {exc}. Fix: "
+            "install the backend (pip install 'biolock[minutiae]'), or choose explicitly: matching.minutiae = "
+            "\"off\" (embedding alone) or matching.minutiae_fallback = true (embedding alone when minutiae fail)"
+        ) from exc
+
+
+def _backend_of(card_path: Path) -> str:
+    """The registered backend whose template id the card's ``minutiae`` matcher was fitted on."""
+    from device.fusion import load_fusion_card
+    from device.minutiae.base import BACKENDS, open_matcher
+
+    wanted = {s.name: s.model for s in load_fusion_card(card_path).matchers}.get("minutiae")
+    reasons = []
+    for kind in sorted(BACKENDS):
+        problem = available(kind)
+        if problem is None and open_matcher(kind).template_id == wanted:
+            return kind
+        reasons.append(f"{kind}: {problem or 'produces other templates'}")
+    raise MinutiaeError(f"the card was fitted on {wanted} and no usable backend produces it ({'; '.join(reasons)})")
