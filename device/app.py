@@ -364,7 +364,9 @@ class Daemon:
         if self.keep_history:
             stats.history.append(attempt)
         log.info("attempt %d: %s %s (%s) unlocked=%s %.1f ms", stats.attempts, outcome, user or "-", reason,
-                 unlocked, attempt.total_ms)
+                 unlocked, attempt.total_ms,  # the one INFO line per attempt (unlockers log theirs at DEBUG)
+                 extra={"fields": {"attempt": stats.attempts, "outcome": outcome, "user": user, "reason": reason,
+                                   "unlocked": unlocked, "ms": round(attempt.total_ms, 1)}})
         sensor.feedback({"accepted": "accepted", "rejected": "rejected", "retry": "retry"}.get(outcome, "error"))
         if self.on_attempt is not None:
             self.on_attempt(attempt)

@@ -25,6 +25,12 @@ import numpy as np
 from device.errors import BiolockError
 
 NAMES = ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi")
+MAX_PEOPLE = 500  # the synthetic population is seeded per identity, so any count renders; 500 keeps 1:N quick
+
+
+def person_name(index: int) -> str:
+    """alice, bob, ... heidi, then person9, person10, ... (the synthetic population has no names of its own)."""
+    return NAMES[index] if index < len(NAMES) else f"person{index + 1}"
 FINGER = "right-index"
 
 
@@ -119,7 +125,7 @@ def emulated_lock(state_dir: Path, work: Path, echo: Callable[[str], None]) -> I
 
 def plan(people: int, genuine: int, impostors: int) -> list[Presentation]:
     """Genuine touches of every enrolled person interleaved with impostors (fresh impressions only)."""
-    touches = [Presentation("genuine", NAMES[p], p, 20 + g) for g in range(genuine) for p in range(people)]
+    touches = [Presentation("genuine", person_name(p), p, 20 + g) for g in range(genuine) for p in range(people)]
     fakes = [Presentation("impostor", f"stranger-{i + 1}", people + i, 0) for i in range(impostors)]
     out: list[Presentation] = []
     while touches or fakes:
@@ -140,8 +146,8 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
 
     ``render(identity, impression)`` makes the finger images (default: R307-profile prints from training.synth).
     """
-    if not 1 <= people <= len(NAMES):
-        raise DemoError(f"people must be 1..{len(NAMES)}")
+    if not 1 <= people <= MAX_PEOPLE:
+        raise DemoError(f"people must be 1..{MAX_PEOPLE}")
     card = find_card(model)
     render = render or synthetic_renderer(seed)
     started = time.perf_counter()
@@ -175,7 +181,7 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
 
         with sensor() as enrol_sensor:
             for person in range(people):
-                name = NAMES[person]
+                name = person_name(person)
                 result = auth.enroll(name, FINGER, _touches(emu, enrol_sensor, render, person))
                 state = "stored" if result.ok else f"FAILED ({result.reason})"
                 echo(f"enrol {name:6} ({FINGER}): {result.stored} captures stored after {result.attempts} touches, "

@@ -10,7 +10,8 @@ import click
 @click.command("demo")
 @click.option("--model", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Model card JSON (default: the shipped models/fingerprint.json).")
-@click.option("--people", type=click.IntRange(1, 8), default=3, show_default=True, help="People to enrol.")
+@click.option("--people", type=click.IntRange(1, 500), default=3, show_default=True,
+              help="People to enrol (synthetic; the first eight have names, then person9, person10, ...).")
 @click.option("--genuine", type=click.IntRange(0, 20), default=2, show_default=True,
               help="Genuine touches per enrolled person.")
 @click.option("--impostors", type=click.IntRange(0, 20), default=3, show_default=True,

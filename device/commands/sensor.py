@@ -1,4 +1,4 @@
-"""``biolock sensor info|capture|test``: set a sensor up and check it before running the daemon."""
+"""``biolock sensor info|capture|test|emulate``: set a sensor up and check it before running the daemon."""
 
 from __future__ import annotations
 
@@ -60,6 +60,7 @@ def command() -> None:
       biolock sensor test --count 3
       biolock sensor test --probe-baud --port /dev/ttyAMA10
       biolock sensor test --vein          # fusion mode: the [sensor_vein] camera
+      biolock sensor emulate --people 3   # an emulated R307 on /tmp/biolock-r307
     """
 
 
@@ -195,3 +196,9 @@ def configure(app: Any, set_baud: str | None, set_packet_size: str | None, **ove
             click.echo(f"baud rate set to {set_baud}: now set sensor.baud = {set_baud} in the config")
         params = sensor.read_sys_params()
     click.echo(f"module answers at {params.baud} baud, packet size {params.packet_size}")
+
+
+# `biolock sensor emulate` lives in its own module (it is longer than the set-up commands above).
+from device.commands._sensor_emulate import emulate as _emulate  # noqa: E402
+
+command.add_command(_emulate)

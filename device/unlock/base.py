@@ -57,12 +57,12 @@ class NullUnlocker:
         check_duration(duration_ms)
         self.grants.append((duration_ms, reason))
         del self.grants[: -self.HISTORY]
-        log.info("unlock granted (no lock configured): %d ms, %s", duration_ms, reason)
+        log.debug("unlock granted (no lock configured): %d ms, %s", duration_ms, reason)  # the attempt line says it
 
     def deny(self, reason: str) -> None:
         self.denials.append(reason)
         del self.denials[: -self.HISTORY]
-        log.info("unlock denied (no lock configured): %s", reason)
+        log.debug("unlock denied (no lock configured): %s", reason)
 
     def close(self) -> None:
         pass

@@ -95,7 +95,7 @@ class GpioUnlocker:
             self._safe_stop()
             raise UnlockError("relay line did not read back as active; not unlocked")
         self.grants += 1
-        log.info("relay energised for %d ms (%s)", duration, reason)
+        log.debug("relay energised for %d ms (%s)", duration, reason)  # one INFO line per attempt: the daemon's
 
     def deny(self, reason: str) -> None:
         if self._closed or self.led is None or self._pulser.active:
@@ -104,7 +104,7 @@ class GpioUnlocker:
         for i in range(DENY_BLINKS * 2):
             action: Callable[[], None] = led.on if i % 2 == 0 else led.off
             self.scheduler.call_later(i * DENY_BLINK_S, self._guarded(action))
-        log.info("denied: %s", reason)
+        log.debug("denied: %s", reason)
 
     def _guarded(self, action: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:

@@ -53,7 +53,7 @@ class SerialLockUnlocker:
                 self.link.unlock(duration_ms, reason)
             except BridgeError as exc:
                 raise UnlockError(f"lock did not confirm the unlock: {exc}") from exc
-        log.info("lock opened for %d ms (%s)", duration_ms, reason)
+        log.debug("lock opened for %d ms (%s)", duration_ms, reason)  # one INFO line per attempt: the daemon's
 
     def deny(self, reason: str) -> None:
         from firmware_bridge.errors import BridgeError
