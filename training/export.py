@@ -230,7 +230,12 @@ def export_model(
                  checks["mean_cosine"])
         check_match(checks, max_eer_delta, min_cosine)
         impostor = all_impostor_scores(q_emb, prepared.labels)
-        thresholds = thresholds_from(impostor)
+        from training.card_calibration import calibrated, same_identity_scores  # issue 16: calibration block
+
+        thresholds, calibration = calibrated(
+            {f"synthetic:{trained_on or 'validation identities'}": (same_identity_scores(q_emb, prepared.labels),
+                                                                    impostor)},
+            "int8 embedding on the validation identities: every same-finger pair, cross-finger pairs", ceiling=1.0)
 
         onnx_name = onnx_sha = onnx_error = None
         if onnx:
@@ -256,6 +261,7 @@ def export_model(
             "embedding_size": int(details["output"]["shape"][-1]),
             "preprocessing": prepared.preprocessing_id, "quantization": "int8-full",
             "thresholds": thresholds,
+            "calibration": calibration,
             "metrics": {
                 "eer": checks["int8"]["eer"], "genuine_pairs": checks["int8"]["genuine_pairs"],
                 "impostor_pairs": checks["int8"]["impostor_pairs"], "fmr100": checks["int8"]["fmr100"],

@@ -202,6 +202,10 @@ def minutiae_card(model_card: Path | None, out: Path, backend: str, identities: 
     finally:
         embedder.close()
     card = fit_card(fit, {"fingerprint": embedder.model_id, "minutiae": template_id})
+    from training.card_calibration import calibrate_fusion_card, fused_from_raw  # issue 16: calibration block
+
+    card = calibrate_fusion_card(card, {f"synthetic:{PROFILE} fit seed {seed}": fused_from_raw(
+        card, fit.genuine, fit.impostor)}, "fused scores of the fit set, every pair")
     metrics_ = {"fit": measure(card, fit), "test": measure(card, test)}
     extra = {"metrics": metrics_,
              "trained_on": f"synthetic fingerprint ({PROFILE} profile): fit {identities} fingers x {impressions} "

@@ -56,8 +56,12 @@ def build_card(embeddings: dict[str, np.ndarray], models: dict[str, str | None],
     w = {n: float(x) for n, x in zip(names, weights, strict=True)}
     total = sum(w.values())
     w = {n: v / total for n, v in w.items()}
-    return FusionCard(name="+".join(names), rule=rule, matchers=matchers, weights=w, thresholds=fmr_thresholds(fi),
+    card = FusionCard(name="+".join(names), rule=rule, matchers=matchers, weights=w, thresholds=fmr_thresholds(fi),
                       extra=extra)
+    from training.card_calibration import calibrate_fusion_card  # issue 16: thresholds the counts support
+
+    return calibrate_fusion_card(card, {f"synthetic:{trained_on or 'fit pairs'}": (fg, fi)},
+                                 "fused scores of the pairs the card was fitted on")
 
 
 def write_card(path: Path, embeddings: dict[str, np.ndarray], models: dict[str, str | None], labels: list[str],
