@@ -91,7 +91,8 @@ class MatchingConfig:
     mode: Literal["identify", "verify"] = "identify"
     fusion_card: Path | None = None
     fusion_fallback: bool = False  # fusion mode: accept on one modality when the other is missing (audited)
-    minutiae: Literal["auto", "nbis", "off"] = "auto"  # fingerprints: fuse a minutiae matcher (device.minutiae)
+    # fingerprints: the minutiae matcher that decides (device.minutiae); auto = biolock's own (the shipped card)
+    minutiae: Literal["auto", "biolock", "nbis", "off"] = "auto"
     minutiae_card: Path | None = None  # default: <model card>_minutiae.json beside the model card
     # issue 16: run at a level the deciding card's calibration does not support (warned on every start)
     allow_unsupported_level: bool = False

@@ -120,8 +120,11 @@ def rates(genuine: np.ndarray, impostor: np.ndarray, thresholds: dict[str, float
     return out
 
 
-def fit_card(fit: ScoredSet, models: dict[str, str]):
-    """Choose normalization and weights on ``fit`` (FNMR at FMR 1e-4, then EER) and set the thresholds."""
+def fit_card(fit: ScoredSet, models: dict[str, str], embedding_weight: float | None = None):
+    """Choose normalization and weights on ``fit`` (FNMR at FMR 1e-4, then EER) and set the thresholds.
+
+    ``embedding_weight`` fixes the embedding's weight instead (0: the minutiae matcher decides alone, which is
+    what the real FVC sets measured for the biolock backend, docs/fingerprint.md)."""
     from device.fusion import FusionCard, MatcherSpec, combine, fit_normalizer
     from training import metrics
     from training.fusion.card_builder import fmr_thresholds
@@ -133,7 +136,9 @@ def fit_card(fit: ScoredSet, models: dict[str, str]):
         norms = {n: fit_normalizer(method, fit.genuine[n], fit.impostor[n]) for n in names}
         ng = np.stack([norms[n](fit.genuine[n]) for n in names], axis=1)
         ni = np.stack([norms[n](fit.impostor[n]) for n in names], axis=1)
-        for w in simplex_grid(2, max_points=21):
+        grid = simplex_grid(2, max_points=21) if embedding_weight is None else \
+            np.array([[embedding_weight, 1.0 - embedding_weight]])
+        for w in grid:
             g, i = combine(ng, "weighted_sum", w), combine(ni, "weighted_sum", w)
             key = (metrics.fnmr_at_fmr(g, i, 1e-4), metrics.eer(g, i).eer)
             if best is None or key < best[0]:
@@ -177,8 +182,10 @@ def measure(card, scored: ScoredSet) -> dict:
 @click.option("--impressions", default=12, show_default=True, type=click.IntRange(2, 100))
 @click.option("--seed", default=11, show_default=True, type=int, help="Generator seed of the fit set (test: +1).")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--embedding-weight", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Fix the embedding's weight (0: minutiae decide alone) instead of choosing it on the fit set.")
 def minutiae_card(model_card: Path | None, out: Path, backend: str, identities: int, test_identities: int,
-                  impressions: int, seed: int, workers: int) -> None:
+                  impressions: int, seed: int, workers: int, embedding_weight: float | None) -> None:
     """Fit the embedding + minutiae fusion card on synthetic R307 prints and measure it on held-out fingers.
 
     Example:
@@ -201,7 +208,7 @@ def minutiae_card(model_card: Path | None, out: Path, backend: str, identities: 
         test = score_set("test", seed + 1, test_identities, impressions, embedder, backend, workers)
     finally:
         embedder.close()
-    card = fit_card(fit, {"fingerprint": embedder.model_id, "minutiae": template_id})
+    card = fit_card(fit, {"fingerprint": embedder.model_id, "minutiae": template_id}, embedding_weight)
     from training.card_calibration import calibrate_fusion_card, fused_from_raw  # issue 16: calibration block
 
     card = calibrate_fusion_card(card, {f"synthetic:{PROFILE} fit seed {seed}": fused_from_raw(

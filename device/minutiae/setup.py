@@ -1,9 +1,10 @@
-"""Choosing the minutiae check from the configuration: ``matching.minutiae`` = auto | nbis | off.
+"""Choosing the minutiae check from the configuration: ``matching.minutiae`` = auto | biolock | nbis | off.
 
-``auto`` (the default) uses NBIS when nbis-py imports and a fusion card fitted for the configured model is found
-(``matching.minutiae_card``, default ``<model card>_minutiae.json`` beside the model card, which the shipped
-``models/fingerprint_minutiae.json`` is); otherwise the embedding decides alone and the log says why. Naming a
-backend makes every such problem an error at start: the operator asked for it.
+``auto`` (the default) uses the backend the fusion card was fitted on (``matching.minutiae_card``, default
+``<model card>_minutiae.json`` beside the model card). The shipped ``models/fingerprint_minutiae.json`` is fitted on
+biolock's own matcher (``device.fingerprint``, numpy + OpenCV only) with the embedding's weight 0: the minutiae
+decide alone, the embedding orders and shortlists. NBIS is optional (``minutiae = "nbis"`` with a card fitted on
+it). Naming a backend makes every such problem an error at start: the operator asked for it.
 """
 
 from __future__ import annotations
