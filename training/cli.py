@@ -222,7 +222,7 @@ def describe_cmd(embedding_size) -> None:
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for cached preprocessed images (default: <out>/cache).")
 def compare_losses_cmd(modality, data, real, losses, epochs, steps, batch_p, out_dir, cache) -> None:
-    """Train one model per loss at the same budget and tabulate EER / FMR100 (held-out synthetic and real).
+    """Train one model per loss at the same budget and tabulate EER / FNMR at FMR 1 % (held-out synthetic and real).
 
     \b
     Example:

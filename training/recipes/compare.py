@@ -52,7 +52,8 @@ def compare_losses(modality: str, data: Path, losses: list[str], epochs: int, st
 
 def format_table(rows: list[dict], epochs: int, steps: int) -> str:
     real_names = sorted({k for r in rows for k in r["real"]})
-    head = ["loss", "synthetic test EER", "synthetic test FMR100", *[f"{n} EER / FMR100" for n in real_names],
+    head = ["loss", "synthetic test EER", "synthetic test FNMR at FMR 1 %",
+            *[f"{n} EER / FNMR at FMR 1 %" for n in real_names],
             "epoch of best val EER"]
     lines = [f"Budget per loss: {epochs} epochs x {steps} steps.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
