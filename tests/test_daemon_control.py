@@ -6,6 +6,7 @@ real AF_UNIX control socket, and the CLI's own capture path (``_authcli.sensor_i
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -129,3 +130,14 @@ def test_run_refuses_to_start_without_a_lock_unless_told(tmp_path):
     result = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(tmp_path / "s"), "run"])
     assert result.exit_code == 2 and "no lock is configured" in result.output and "none = true" in result.output
 
+
+
+def test_status_says_what_opens_the_door(tmp_path):
+    cfg = tmp_path / "biolock.toml"
+    args = ["--config", str(cfg), "--state-dir", str(tmp_path / "s"), "status", "--json"]
+    cfg.write_text('[sensor]\ntype = "replay"\npath = "/nonexistent"\n')
+    assert "refuses to start" in json.loads(CliRunner().invoke(main, args).stdout)["unlock"]
+    cfg.write_text('[sensor]\ntype = "replay"\npath = "/nonexistent"\n[unlock]\nnone = true\n')
+    assert "accepts open nothing" in json.loads(CliRunner().invoke(main, args).stdout)["unlock"]
+    cfg.write_text('[unlock.serial]\nenabled = true\nport = "/dev/biolock-lock"\n')
+    assert json.loads(CliRunner().invoke(main, args).stdout)["unlock"] == "serial lock on /dev/biolock-lock"

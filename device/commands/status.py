@@ -24,6 +24,7 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
         "sensor": cfg.sensor.type,
         "inference": {"type": cfg.inference.type, "num_threads": cfg.inference.num_threads},
         "security": cfg.matching.security,
+        "unlock": _unlock_summary(cfg.unlock),  # issue 17: say when nothing would open the door
         "model": None,
         "store": None,
         "problems": [],
@@ -85,6 +86,18 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
     except BiolockError as exc:
         info["problems"].append(f"store: {exc}")
     return info
+
+
+def _unlock_summary(unlock: Any) -> str:
+    """What opens the door: the serial lock, a GPIO relay, both, or nothing (and whether `run` would start)."""
+    parts = [f"serial lock on {unlock.serial.port}"] if unlock.serial.enabled else []
+    if unlock.gpio.backend != "none":
+        parts.append(f"{unlock.gpio.backend} relay on line {unlock.gpio.relay_pin}")
+    if parts:
+        return " + ".join(parts)
+    if unlock.none:
+        return "none (unlock.none = true): accepts open nothing"
+    return "none configured: `biolock run` refuses to start (set [unlock.serial], [unlock.gpio] or unlock.none)"
 
 
 def _fusion_info(cfg: Any, current: dict[str, str], problems: list[str]) -> dict[str, Any] | None:
@@ -175,5 +188,6 @@ def command(app, model: Path | None, as_json: bool) -> None:
             click.echo(f"re-enrol:   {', '.join(s['needs_reenrol'])} (enrolled with another model)")
         for lock in s.get("lockouts", []):
             click.echo(f"locked out: {lock['subject']} for {lock['remaining_s']:.0f} s (`biolock lockout reset`)")
+    click.echo(f"unlock:     {info['unlock']}")
     for problem in info["problems"]:
         click.echo(f"problem:    {problem}")
