@@ -40,6 +40,8 @@ class ControlServer:
         self.clock = clock
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISSOCK(os.lstat(self.path).st_mode):
+                if _answers(self.path):
+                    raise SensorUnavailableError(f"another biolock daemon is running: {self.path} answers")
                 self.path.unlink()  # left by a daemon that was killed
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
         old = os.umask(0o177)
@@ -119,6 +121,18 @@ class ControlServer:
         self.sock.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+def _answers(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def _peer_pid(conn: socket.socket) -> int | None:

@@ -141,3 +141,9 @@ def test_status_says_what_opens_the_door(tmp_path):
     assert "accepts open nothing" in json.loads(CliRunner().invoke(main, args).stdout)["unlock"]
     cfg.write_text('[unlock.serial]\nenabled = true\nport = "/dev/biolock-lock"\n')
     assert json.loads(CliRunner().invoke(main, args).stdout)["unlock"] == "serial lock on /dev/biolock-lock"
+
+
+def test_a_second_daemon_does_not_steal_the_control_socket(running, tmp_path):
+    with pytest.raises(SensorUnavailableError, match="another biolock daemon is running"):
+        ControlServer(tmp_path / "state" / CONTROL_SOCKET)
+    assert (tmp_path / "state" / CONTROL_SOCKET).exists()

@@ -94,7 +94,12 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
                     on_attempt=probe, keep_history=False, decide_frame=fusion, max_degraded_s=max_degraded_s)
     from device.control import CONTROL_SOCKET, ControlServer
 
-    daemon.control = ControlServer(app.state_dir / CONTROL_SOCKET)  # `biolock enroll` borrows the sensor here
+    try:
+        daemon.control = ControlServer(app.state_dir / CONTROL_SOCKET)  # `biolock enroll` borrows the sensor here
+    except BaseException:
+        unlocker.close()
+        auth.close()
+        raise
     restore = install_signal_handlers(stop)
     try:
         stats = daemon.run()
