@@ -100,6 +100,32 @@ def check(app, as_json: bool) -> None:
         click.echo("ok")
 
 
+@command.command("accept-restore")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def accept_restore(app, yes: bool) -> None:
+    """Accept store.db as it is after an intended restore of an older copy (audited).
+
+    biolock refuses a store.db older than the generation this device recorded in store.gen (a rollback brings
+    deleted users back and erases lockouts). After restoring an older store.db on purpose, run this once.
+
+    \b
+    Example:
+      biolock store accept-restore --yes
+    """
+    from device.store.cli_support import key_passphrase
+    from device.store.templatestore import TemplateStore
+
+    if not yes:
+        click.confirm("Accept this store.db as current (deleted users and cleared lockouts in it come back)?",
+                      abort=True)
+    state_dir = app.state_dir
+    with TemplateStore.open(state_dir, create=False, lockout_config=app.config.lockout, accept_restore=True,
+                            passphrase=key_passphrase(state_dir)) as store:
+        report = store.check()
+    click.echo(f"accepted {report.path} as current ({report.users} users); run `biolock store check`")
+
+
 @command.command("bench")
 @click.option("--templates", type=click.IntRange(5, 1_000_000), default=10_000, show_default=True,
               help="How many random templates to store.")

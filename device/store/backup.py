@@ -21,7 +21,7 @@ import numpy as np
 
 from device.errors import KeyError_, StoreError
 from device.store import audit as audit_log
-from device.store import keys
+from device.store import integrity, keys
 from device.store.crypto import SealError, associated_data, cipher, decode_embedding, open_sealed, seal
 from device.store.db import bump_generation, transaction
 from device.store.records import check_name, encode_all, insert_enrolment, new_uid, rows
@@ -141,6 +141,7 @@ def import_from(conn: sqlite3.Connection, store_key: Callable[[], bytes], path: 
             uid = new_uid()
             user_id = conn.execute("INSERT INTO users (uid, name, created) VALUES (?, ?, ?)",
                                    (uid, name, created)).lastrowid
+            integrity.set_user_mac(conn, key, user_id)
             for finger, modality, model_id, plain, dim, e_created in enrolments:
                 other = conn.execute("SELECT dim FROM enrolments WHERE model_id = ? AND modality = ? AND dim != ?",
                                      (model_id, modality, dim)).fetchone()
@@ -150,6 +151,7 @@ def import_from(conn: sqlite3.Connection, store_key: Callable[[], bytes], path: 
                 insert_enrolment(conn, key, user_id, uid, finger, modality, model_id, plain, dim, e_created)
                 count += len(plain)
         bump_generation(conn)
+        integrity.bump(conn, key)
         audit_log.append(conn, now, "store.import", None, "ok", None, None,
                          f"{len(prepared)} users, {count} templates from {path.name}"[:200])
     return count

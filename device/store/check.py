@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from device.errors import BiolockError
 from device.store import db
+from device.store import integrity as name_integrity
 from device.store.crypto import cipher, same_key_check
 from device.store.db import STORE_FORMAT, get_meta, schema_version
 from device.store.records import rows
@@ -41,8 +43,9 @@ def _count(conn: sqlite3.Connection, table: str) -> int:
     return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
 
-def run_check(conn: sqlite3.Connection, path: str, key: bytes) -> CheckReport:
-    """Check SQLite integrity, the schema, the key, enrolment counts and every sealed template."""
+def run_check(conn: sqlite3.Connection, path: str, key: bytes, state_dir: Path | None = None) -> CheckReport:
+    """Check SQLite integrity, the schema, the key, user names, the generation (against ``store.gen`` in
+    ``state_dir``), enrolment counts and every sealed template."""
     report = CheckReport(path=path)
     try:
         integrity = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
@@ -69,6 +72,7 @@ def run_check(conn: sqlite3.Connection, path: str, key: bytes) -> CheckReport:
                                        f"{expected} (partial enrolment)")
         for (name,) in conn.execute("SELECT name FROM users WHERE id NOT IN (SELECT user_id FROM enrolments)"):
             report.notes.append(f"user {name!r} has no enrolled finger")
+        name_integrity.check(conn, state_dir, key, report.problems)
         aead = cipher(key)
         for row in rows(conn):
             try:

@@ -75,6 +75,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE lockout ADD COLUMN wall_until REAL NOT NULL DEFAULT 0;
     UPDATE lockout SET boot = 'legacy', wall_until = locked_until WHERE duration > 0;
     """,
+    # 3: user names bound to the key (issue 17 item 4); filled in by integrity.settle with the key on first open
+    """
+    ALTER TABLE users ADD COLUMN name_mac BLOB;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

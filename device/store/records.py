@@ -28,6 +28,7 @@ from device.store.crypto import (
     seal_with,
 )
 from device.store.db import STORE_FORMAT
+from device.store.integrity import name_ok
 
 MAX_NAME = 64
 
@@ -102,6 +103,7 @@ class Row(NamedTuple):
     model_id: str
     dim: int
     enrolment_id: int
+    name_mac: bytes | None
 
     @property
     def aad(self) -> bytes:
@@ -120,8 +122,8 @@ class Row(NamedTuple):
         return vector
 
 
-_SELECT = ("SELECT t.id, t.uid, CAST(t.sealed AS BLOB), u.name, u.uid, e.finger, e.modality, e.model_id, e.dim, e.id "
-           "FROM templates t JOIN enrolments e ON t.enrolment_id = e.id JOIN users u ON e.user_id = u.id")
+_SELECT = ("SELECT t.id, t.uid, CAST(t.sealed AS BLOB), u.name, u.uid, e.finger, e.modality, e.model_id, e.dim, e.id, "
+           "u.name_mac FROM templates t JOIN enrolments e ON t.enrolment_id = e.id JOIN users u ON e.user_id = u.id")
 
 
 def rows(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> Iterator[Row]:
@@ -135,7 +137,13 @@ def open_matrix(key: bytes, found: list[Row], dim: int) -> np.ndarray:
     aead = cipher(key)
     expected = 6 + 4 * dim
     plains = []
+    named: set[tuple[str, str]] = set()
     for row in found:
+        if (row.user_uid, row.user) not in named:  # the name shown and unlocked for must be the one enrolled
+            if not name_ok(key, row.user_uid, row.user, row.name_mac):
+                raise SealError(f"user {row.user!r}: the name does not authenticate (changed without the key); "
+                                "run `biolock store check`")
+            named.add((row.user_uid, row.user))
         try:
             plain = open_with(aead, row.sealed, row.aad)
         except SealError as exc:

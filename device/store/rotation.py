@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from device.errors import KeyError_, StoreError
-from device.store import db, keys
+from device.store import db, integrity, keys
 from device.store.crypto import check_key, cipher, key_check_value, key_id, same_key_check, seal_with
 from device.store.db import bump_generation, set_meta, transaction
 from device.store.records import rows
@@ -83,6 +83,8 @@ def rotate(conn: sqlite3.Connection, state_dir: Path, old_key: bytes, new_key: b
                              (seal_with(new_aead, plain, row.aad), row.template_id))
                 count += 1
             set_meta(conn, "key_check", key_check_value(new_key))
+            integrity.reseal(conn, new_key)  # user names and the generation, now under the new key
+            integrity.bump(conn, new_key)
             bump_generation(conn)
             conn.execute("INSERT INTO audit (time, event, user, decision, detail) VALUES (?, 'keys.rotate', NULL,"
                          " 'ok', ?)", (now, f"{count} templates re-sealed, new key id {key_id(new_key)}"))

@@ -22,7 +22,7 @@ import numpy as np
 from device.config import LockoutConfig
 from device.errors import KeyError_, StoreError
 from device.store import audit as audit_log
-from device.store import db, keys, lockout, rotation
+from device.store import db, integrity, keys, lockout, rotation
 from device.store.check import CheckReport, run_check
 from device.store.crypto import check_key, key_id, same_key_check
 from device.store.keys import KEY_FILE, ensure_state_dir
@@ -51,20 +51,26 @@ class TemplateStore:
         self._cache: dict[tuple[str, str], Gallery] = {}
         self._seen: tuple[int, int] = (-1, -1)  # (PRAGMA data_version, generation) the cache was built at
         self._batch_depth = 0
+        self._pending_gen = 0  # generation committed but not yet written to store.gen
 
     # ----------------------------------------------------------------------------------------------- opening
     @classmethod
     def open(cls, state_dir: Path, key: bytes | None = None, *, create: bool = True,
              lockout_config: LockoutConfig | None = None, passphrase: str | None = None,
              busy_timeout_s: float = 5.0, clock: Callable[[], float] = time.time,
-             boot_id: Callable[[], str] = lockout.read_boot_id) -> TemplateStore:
+             boot_id: Callable[[], str] = lockout.read_boot_id, accept_restore: bool = False) -> TemplateStore:
         """Open (or with ``create`` make) the store in ``state_dir``; ``key`` None reads ``store.key``.
 
         ``clock`` is the wall clock (audit times, display); lockout deadlines use the monotonic readings callers
-        pass in, tied to ``boot_id()``."""
+        pass in, tied to ``boot_id()``. ``accept_restore`` takes the database as it is even when it is older than
+        ``store.gen`` records (after an intended restore; audited)."""
         state_dir = Path(state_dir)
         path = state_dir / db.DB_FILE
         if not path.exists():
+            if (state_dir / integrity.GEN_FILE).exists():  # a store existed here (a fresh key alone may not have one)
+                raise StoreError(f"the store {path} is missing but {state_dir / integrity.GEN_FILE} shows one existed"
+                                 ": the database was deleted or moved; restore it (or import a backup into a new "
+                                 "state directory) -- a new empty store is never made in its place")
             if not create:
                 raise StoreError(f"no template store in {state_dir}: enrol someone first, or pass the right "
                                  "--state-dir")
@@ -81,6 +87,7 @@ class TemplateStore:
             try:
                 db.migrate(conn, path)
                 key = rotation.settle_key(conn, state_dir, path, key, passphrase, clock)
+                integrity.settle(conn, state_dir, path, key, accept_restore=accept_restore, now=clock())
             except BaseException:
                 conn.close()
                 raise
@@ -113,11 +120,22 @@ class TemplateStore:
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        if self._batch_depth:  # already inside batch(): its transaction covers this change
+        if self._batch_depth or self.conn.in_transaction:  # inside batch() or another write: it covers this change
             yield self.conn
             return
         with db.transaction(self.conn) as conn:
             yield conn
+        self._publish()
+
+    def _bump(self) -> None:
+        """Count a change of users, templates or lockouts (inside a write transaction; see ``integrity``)."""
+        self._pending_gen = integrity.bump(self.conn, self._sync())
+
+    def _publish(self) -> None:
+        """After a commit: record the generation in ``store.gen`` (never before: a crash leaves it behind)."""
+        if self._pending_gen:
+            seq, self._pending_gen = self._pending_gen, 0
+            integrity.write_gen(self.state_dir, seq)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[TemplateStore]:
@@ -135,6 +153,7 @@ class TemplateStore:
                     yield self
                 finally:
                     self._batch_depth -= 1
+            self._publish()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[None]:
@@ -195,6 +214,7 @@ class TemplateStore:
                 uid = new_uid()
                 user_id = self.conn.execute("INSERT INTO users (uid, name, created) VALUES (?, ?, ?)",
                                             (uid, user, now)).lastrowid
+                integrity.set_user_mac(self.conn, key, user_id)
             else:
                 user_id, uid = found
             self.conn.execute("DELETE FROM enrolments WHERE user_id = ? AND finger = ? AND modality = ?",
@@ -202,6 +222,7 @@ class TemplateStore:
             insert_enrolment(self.conn, key, user_id, uid, finger, modality, model_id, plain, dim, now)
             audit_log.append(self.conn, now, "enrol", user, "ok", None, None,
                              f"{finger} {modality}: {len(plain)} templates")
+            self._bump()
             self._changed()
 
     def user_templates(self, user: str, modality: str, model_id: str) -> np.ndarray:
@@ -251,6 +272,7 @@ class TemplateStore:
             if self.conn.execute("DELETE FROM users WHERE name = ?", (user,)).rowcount == 0:
                 raise StoreError(f"no user named {user!r}")
             audit_log.append(self.conn, self._clock(), "user.delete", user, "ok", None, None, "")
+            self._bump()
             self._changed()
 
     def delete_finger(self, user: str, finger: str) -> int:
@@ -280,6 +302,9 @@ class TemplateStore:
                 raise StoreError(f"a user named {new!r} already exists")
             if self.conn.execute("UPDATE users SET name = ? WHERE name = ?", (new, old)).rowcount == 0:
                 raise StoreError(f"no user named {old!r}")
+            user_id = self.conn.execute("SELECT id FROM users WHERE name = ?", (new,)).fetchone()[0]
+            integrity.set_user_mac(self.conn, self._sync(), user_id)
+            self._bump()
             audit_log.append(self.conn, self._clock(), "user.rename", new, "ok", None, None, f"was {old}"[:200])
             self._changed()
 
@@ -303,6 +328,7 @@ class TemplateStore:
             return state
         with self._write():
             lockout.save(self.conn, subject, moved)
+            self._bump()
         return moved
 
     def lockout_remaining(self, subject: str, now: float) -> float:
@@ -317,6 +343,7 @@ class TemplateStore:
                                                    lockout.rules_for(self.lockout_config, subject),
                                                    self._boot_id(), self._clock())
             lockout.save(self.conn, subject, state)
+            self._bump()
             return seconds
 
     def lockouts(self, now: float) -> list[tuple[str, lockout.LockoutState, float]]:
@@ -336,6 +363,7 @@ class TemplateStore:
                 count = lockout.clear_all(self.conn)
             else:
                 count = self.conn.execute("DELETE FROM lockout WHERE subject = ?", (subject,)).rowcount
+            self._bump()
             audit_log.append(self.conn, self._clock(), "lockout.reset", None if subject is None or
                              subject.startswith("*") else subject, "ok", None, None,
                              f"{'all' if subject is None else subject}: {count} cleared by {by}"[:200])
@@ -348,6 +376,7 @@ class TemplateStore:
                 return
             with self._write():
                 lockout.clear(self.conn, subject)
+                self._bump()
 
     # --------------------------------------------------------------------------------- check, keys, backup
     def check(self) -> CheckReport:
@@ -357,7 +386,7 @@ class TemplateStore:
                 key = self._sync()
             except (KeyError_, StoreError):
                 key = self._key  # the report says the key does not match
-            return run_check(self.conn, str(self.path), key)
+            return run_check(self.conn, str(self.path), key, self.state_dir)
 
     def rotate_key(self, new_key: bytes, *, passphrase: object = SAME) -> int:
         """Re-seal everything with ``new_key`` in one transaction, then replace ``store.key`` atomically.
@@ -379,6 +408,9 @@ class TemplateStore:
             with self._read():
                 old_key = self._sync()
             count = rotation.rotate(self.conn, self.state_dir, old_key, new_key, manage, phrase, self._clock())
+            seq = integrity.stored_seq(self.conn)
+            if seq:
+                integrity.write_gen(self.state_dir, seq)
             self._key = check_key(new_key)
             self._passphrase = phrase
             self._cache.clear()
@@ -405,4 +437,7 @@ class TemplateStore:
         with self._lock, db.errors(self.path):
             count = backup.import_from(self.conn, self._sync, Path(path), passphrase, replace, self._clock())
             self._cache.clear()
+            seq = integrity.stored_seq(self.conn)
+            if seq:
+                integrity.write_gen(self.state_dir, seq)
             return count
