@@ -87,12 +87,13 @@ def test_a_registered_decision_is_scored_with_failures_to_acquire(tmp_path, monk
 
 
 def test_embedding_decision_on_the_shipped_model(tmp_path):
-    data = _write_set(tmp_path / "d", 3, 3)
+    data = _write_set(tmp_path / "d", 3, 3, saturated=(2, 3))  # a blank capture: a failure to acquire
     sets = load_sets(data, "fingerprint")
     assert [s.name for s in sets] == ["fingerprint/synth"]
     res = CliRunner().invoke(main, ["eval", str(data), "--decision", "embedding", "--protocol", "all", "--no-progress"])
     assert res.exit_code == 0, res.output
-    assert "fingerprint-mobile@" in res.output and "genuine 9 / impostor 27 pairs" in res.output
+    assert "failures to acquire 1" in res.output
+    assert "fingerprint-mobile@" in res.output and "genuine 7 / impostor 21 pairs" in res.output
     assert "balanced" in res.output and "95 % bound" in res.output
 
 

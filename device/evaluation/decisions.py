@@ -91,6 +91,12 @@ def _card(options: DecisionOptions):
     return card
 
 
+def _matrix(vectors: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Stack embeddings; a failure to acquire (None) becomes a zero row (never in a scored pair)."""
+    first = next(v for v in vectors if v is not None)
+    return np.stack([np.zeros_like(first) if v is None else v for v in vectors]).astype(np.float32)
+
+
 def _cosines(vectors: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     out = np.empty(len(pairs), dtype=np.float64)
     for s in range(0, len(pairs), PAIR_CHUNK):
@@ -124,7 +130,7 @@ class EmbeddingDecision:
         return self.embedder.embed(prep.image)
 
     def compare(self, templates: Sequence[np.ndarray], pairs: np.ndarray) -> np.ndarray:
-        return _cosines(np.stack(list(templates)).astype(np.float32), pairs)
+        return _cosines(_matrix(templates), pairs)
 
     def close(self) -> None:
         self.embedder.close()
@@ -251,8 +257,8 @@ class FusedDecision:
             raise AcquireError(str(exc)) from exc
 
     def compare(self, templates: Sequence[tuple[np.ndarray, bytes]], pairs: np.ndarray) -> np.ndarray:
-        cos = _cosines(np.stack([t[0] for t in templates]).astype(np.float32), pairs)
-        mnt = _minutiae_scores(self.check.matcher, [t[1] for t in templates], pairs)
+        cos = _cosines(_matrix([None if t is None else t[0] for t in templates]), pairs)
+        mnt = _minutiae_scores(self.check.matcher, [None if t is None else t[1] for t in templates], pairs)
         return np.asarray(self.check.fused(cos, mnt), dtype=np.float64)
 
     def close(self) -> None:
