@@ -88,8 +88,8 @@ def cylinders(m: Minutiae) -> Cylinders:
     n = len(ang)
     if n == 0:
         empty = np.zeros((0, N_CELLS // ND), np.float32)
-        return Cylinders(np.zeros((0, N_CELLS), np.uint8), empty, empty, np.zeros((0, 2), np.float32), np.zeros(0, np.float32),
-                         np.zeros(0, np.uint8), 0)
+        return Cylinders(np.zeros((0, N_CELLS), np.uint8), empty, empty, np.zeros((0, 2), np.float32),
+                         np.zeros(0, np.float32), np.zeros(0, np.uint8), 0)
     cos, sin = np.cos(ang), np.sin(ang)
     # cell centres in image coordinates: the grid turned by each minutia's direction (y points down).
     cx = xy[:, None, 0] + CELL_XY[None, :, 0] * cos[:, None] + CELL_XY[None, :, 1] * sin[:, None]
