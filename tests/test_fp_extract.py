@@ -59,9 +59,9 @@ def test_finds_every_known_minutia_with_its_direction_and_nothing_else(noise):
     grey, truth = phase_print(noise=noise)
     m = extract_minutiae(grey)
     found = _match(m, truth, tol=0.7 * 9.0)
-    assert all(i >= 0 for i in found), f"missed: {[t for t, i in zip(truth, found) if i < 0]}"
+    assert all(i >= 0 for i in found), f"missed: {[t for t, i in zip(truth, found, strict=True) if i < 0]}"
     assert len(m) == len(truth), f"{len(m) - len(truth)} spurious minutiae"
-    for (_, _, s), i in zip(truth, found):
+    for (_, _, s), i in zip(truth, found, strict=True):
         want = 0.0 if s > 0 else np.pi
         assert _angle_error(float(m.angle[i]), want) < np.radians(20)
     assert set(m.kind.tolist()) <= {ENDING, BIFURCATION}
@@ -193,7 +193,8 @@ def test_bandpass_keeps_ridges_bright():
 def test_real_fvc_prints_extract(shared_data):
     """Two fingers of every FVC DB_B set: each capture gives a template with a plausible number of minutiae."""
     counts = []
-    for year, db, dpi in [("2000", "DB1_B", 500), ("2000", "DB3_B", 500), ("2002", "DB2_B", 569), ("2002", "DB3_B", 500)]:
+    sets = [("2000", "DB1_B", 500), ("2000", "DB3_B", 500), ("2002", "DB2_B", 569), ("2002", "DB3_B", 500)]
+    for year, db, dpi in sets:
         folder = shared_data / "fingerprint" / f"fvc{year}" / db
         for path in sorted(folder.glob("10[12]_*.png"))[:16]:
             grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)

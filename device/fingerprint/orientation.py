@@ -51,7 +51,6 @@ def orientation_field(img: np.ndarray, block: int | None = None, sigma_blocks: f
     size = (w // block, h // block)
     bxx, byy, bxy = (cv2.resize(g, size, interpolation=cv2.INTER_AREA) for g in (gxx, gyy, gxy))
     c2, s2, energy = bxx - byy, 2.0 * bxy, bxx + byy
-    raw_coh = np.hypot(c2, s2) / np.maximum(energy, 1e-6)
     c2s, s2s, es = (cv2.GaussianBlur(a, (0, 0), sigma_blocks) for a in (c2, s2, energy))
     coh = (np.hypot(c2s, s2s) / np.maximum(es, 1e-6)).astype(np.float32)
     norm = np.maximum(np.hypot(c2s, s2s), 1e-9)
@@ -60,4 +59,4 @@ def orientation_field(img: np.ndarray, block: int | None = None, sigma_blocks: f
     grad_dir = 0.5 * np.arctan2(s2p, c2p)
     theta = np.mod(grad_dir + np.pi / 2, np.pi).astype(np.float32)
     coh_px = cv2.resize(coh, (w, h), interpolation=cv2.INTER_LINEAR)
-    return OrientationField(theta, coh_px, raw_coh.astype(np.float32), (energy / 1.0).astype(np.float32), block)
+    return OrientationField(theta, coh_px, coh, energy.astype(np.float32), block)

@@ -18,9 +18,9 @@ SATURATED_SHARE = 0.85  # share of pixels at 0 or 255 above which the capture is
 
 # Foreground segmentation (block statistics on a BLOCK-px grid)
 BLOCK = 8
-SEG_ENERGY_FRACTION = 0.12  # a block is foreground when its ridge energy exceeds this share of the 95th percentile
+SEG_ENERGY_FRACTION = 0.06  # a block is foreground when its band-pass variance exceeds this share of the 95th pct.
 SEG_MIN_COHERENCE = 0.25  # ... and its gradients agree at least this much
-SEG_CLARITY = 0.3  # ... and the tuned Gabor filter keeps at least this share of its energy (0: no such test)
+SEG_CLARITY = 0.0  # ... and the tuned Gabor filter keeps at least this share of its energy (0: no such test)
 SEG_CLOSE_BLOCKS = 2  # morphological closing / opening radius, in blocks
 MIN_FOREGROUND_PX = 6000  # at 500 dpi, about 24 mm^2: less is "no finger"
 
@@ -33,12 +33,12 @@ N_ORIENTATIONS = 8  # filters; the response is interpolated between the two near
 GABOR_SIGMA_FACTOR = 0.5  # envelope sigma = this x period (isotropic: exactly a sum of two separable filters)
 
 # Minutiae
-BORDER_DIST = 1.2  # periods: minutiae closer than this to the foreground edge are dropped
+BORDER_DIST = 0.8  # periods: minutiae closer than this to the foreground edge are dropped
 TRACE_STEPS = 20  # skeleton steps traced from every minutia
 DIR_STEPS = 9  # steps along the ridge that give a minutia's direction
-SPUR_LEN = 1.3  # periods: an ending that reaches a bifurcation within this is a spur (both dropped)
-SHORT_LEN = 1.6  # periods: a ridge piece with two endings no longer than this is noise
-BRIDGE_LEN = 1.0  # periods: two bifurcations joined by a skeleton path this short are a bridge or hole
+SPUR_LEN = 0.6  # periods: an ending that reaches a bifurcation within this is a spur (both dropped)
+SHORT_LEN = 0.8  # periods: a ridge piece with two endings no longer than this is noise
+BRIDGE_LEN = 0.5  # periods: two bifurcations joined by a skeleton path this short are a bridge or hole
 BREAK_DIST = 1.4  # periods: two endings facing each other closer than this are a broken ridge
 BREAK_ANGLE = 0.7  # rad: how far from exactly facing a break may be
 CLUSTER_RADIUS = 0.9  # periods
