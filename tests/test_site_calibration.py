@@ -76,6 +76,13 @@ def test_calibrate_writes_a_site_file_the_device_uses(fixture_models, tmp_path):
         assert auth.threshold == pytest.approx(site.thresholds["1e-4"]) and auth.decision_info.site
     status = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "status", "--json"])
     assert json.loads(status.output)["model"]["decision"]["site"] == str(site_path(state))
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "probe.png"), finger_image(100, 7))
+    ver = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "verify", "u0", "--image",
+                                    str(tmp_path / "probe.png"), "--json"])
+    decided = json.loads(ver.output)["decided_by"]
+    assert decided["threshold"] == pytest.approx(site.thresholds["1e-4"]) and decided["level"] == "balanced"
     # a site file for another matcher stops the start, and calibrate refuses it without --replace
     raw = json.loads(site_path(state).read_text())
     raw["matcher"] = "other-model@1+000000000000"
