@@ -301,22 +301,30 @@ def test_kill_during_enrolment_leaves_a_consistent_store(fixture_models, tmp_pat
     state = tmp_path / "state"
     rng = random.Random(3)
     start = 0
+    confirmed: set[str] = set()  # users the writer reported enrolled: they must all be in the store, whole
     for _ in range(4):
         proc = subprocess.Popen([sys.executable, "-c", _ENROL_LOOP, str(fixture_models.int8_card), str(state),
                                  str(Path(__file__).parent), str(start)], stdout=subprocess.PIPE, text=True,
                                 cwd=REPO)
         assert proc.stdout.readline().strip() == "ready"
-        time.sleep(rng.uniform(0.05, 0.6))
+        lines = [proc.stdout.readline() for _ in range(rng.randint(1, 3))]  # real progress first (issue 17:
+        time.sleep(rng.uniform(0.0, 0.3))  # the old test passed on an empty store), then a kill mid-enrolment
         proc.send_signal(signal.SIGKILL)
         out, _ = proc.communicate(timeout=30)
-        start += 1 + out.count("enrolled")
+        lines += out.splitlines()
+        done = [line.split() for line in lines if line.startswith("enrolled")]
+        confirmed |= {f"u{i}" for _, i, ok in done if ok == "True"}
+        start += 1 + len(done)
         a = make_auth(fixture_models.int8_card, state)
         report = a.store.check()
         assert report.ok, report.problems
+        names = {user.name for user in a.store.users()}
+        assert confirmed <= names and len(names) <= len(confirmed) + 4  # at most the in-flight one per kill
         for user in a.store.users():
             assert user.templates == 3, user  # never a partial enrolment
             assert a.store.user_templates(user.name, "fingerprint", a.model_id).shape == (3, 128)
         a.close()
+    assert len(confirmed) >= 4  # each round enrolled someone: the checks above ran on a store with users
 
 
 def test_vein_modality_end_to_end(fixture_models, tmp_path):  # noqa: F811

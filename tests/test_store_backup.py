@@ -1,5 +1,7 @@
 """Encrypted backups: round trip to a new device, wrong passphrase, tampering, conflicts, nothing in clear."""
 
+import base64
+
 import numpy as np
 import pytest
 
@@ -51,10 +53,26 @@ def test_backup_holds_nothing_in_clear(source, tmp_path):
     backup = tmp_path / "biolock.backup"
     source.export_backup(backup, "long enough passphrase")
     data = backup.read_bytes()
-    for name in (b"alice", b"bob", b"right-index", b"m@1+a"):
-        assert name not in data
-    assert vectors(5, 1)[0].astype("<f4").tobytes()[:12] not in data
     assert data.startswith(b"BIOLOCK-BACKUP/1\n")
+    # issue 17 item 10: the old raw-bytes check could not fail on a base64 payload; look for every encoding a
+    # payload could use (raw, hex, base64 at each alignment), and prove the detector finds a planted leak
+    vector = vectors(5, 1)[0].astype("<f4").tobytes()
+    secrets = [b"alice", b"bob", b"right-index", b"m@1+a", vector[:24]]
+    for secret in secrets:
+        assert not _leaks(secret, data), secret
+    planted = data + base64.b64encode(b"xx" + vector)
+    assert _leaks(vector[:24], planted) and _leaks(b"alice", data + b"alice".hex().encode())
+
+
+def _leaks(secret: bytes, data: bytes) -> bool:
+    """Whether ``secret`` appears in ``data`` raw, as hex, or base64 (standard or urlsafe) at any alignment."""
+    forms = {secret, secret.hex().encode(), secret.hex().upper().encode()}
+    for shift in range(3):
+        part = secret[shift:]
+        part = part[:len(part) - len(part) % 3]
+        if len(part) >= 3:
+            forms |= {base64.b64encode(part), base64.urlsafe_b64encode(part)}
+    return any(form in data for form in forms)
 
 
 def test_wrong_passphrase_or_tampering_imports_nothing(source, tmp_path):
