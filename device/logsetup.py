@@ -15,6 +15,8 @@ import time
 
 # OpenCV reads this when it is first imported; set before any command imports cv2 (device.cli imports us first).
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+# TensorFlow's C++ INFO lines (oneDNN notice, CPU feature guard) on fd 2: warnings and errors still show.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
@@ -50,6 +52,7 @@ def configure_logging(level: str = "info", as_json: bool = False, verbose: bool 
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else _LEVELS.get(level, logging.INFO))
     logging.captureWarnings(True)  # warnings.warn(...) becomes a log record (JSON under --json)
+    logging.getLogger("absl").setLevel(logging.DEBUG if verbose else logging.WARNING)  # TF's "Sharding callback"
     _opencv_level(verbose)
     from device import progress
 
