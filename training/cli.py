@@ -144,8 +144,19 @@ def report_cmd(model, data, modality, out_dir, history, cache) -> None:
 
     results, scores = evaluate_model(model, data, modality, cache_dir=cache)
     hist = json.loads(history.read_text()) if history else None
-    paths = write_report(results, scores, out_dir, hist)
+    paths = write_report(results, scores, out_dir, hist, _card_of(model))
     click.echo(f"wrote {paths['markdown']} and {paths['html']}")
+
+
+def _card_of(model: Path) -> dict | None:
+    """The model card of MODEL (a card .json, or the card beside a .tflite) for the report; None for .keras."""
+    from training.embed import find_card
+
+    card = model if model.suffix == ".json" else (find_card(model) if model.suffix == ".tflite" else None)
+    try:
+        return json.loads(Path(card).read_text()) if card is not None else None
+    except (OSError, ValueError):
+        return None
 
 
 @train.command("export")

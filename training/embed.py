@@ -55,12 +55,16 @@ class KerasEmbedder:
 
 
 def run_preprocessing(run_dir: Path) -> str | None:
-    """The preprocessing id a `biolock train fit` run recorded in its summary.json (None if it did not)."""
-    try:
-        value = json.loads((Path(run_dir) / "summary.json").read_text()).get("preprocessing")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
+    """The preprocessing id a `biolock train fit` run recorded (summary.json, else run.json written at its start,
+    which an interrupted run also has); None if it recorded none."""
+    for name in ("summary.json", "run.json"):
+        try:
+            value = json.loads((Path(run_dir) / name).read_text()).get("preprocessing")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(value, str):
+            return value
+    return None
 
 
 def run_modality(run_dir: Path) -> str | None:
