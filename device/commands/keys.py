@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -121,18 +122,87 @@ def status(app, as_json: bool) -> None:
         content = path.read_bytes()
     except FileNotFoundError:
         raise KeyError_(f"no key file at {path}: run `biolock keys init`") from None
-    protection = "none (raw key, file mode 0600)"
-    if needs_passphrase(content):
+    from device.store.sealed import is_sealed, tpm2_state
+
+    protection = "none (raw key, file mode 0600: a copy of the SD card decrypts every template)"
+    if is_sealed(content):
+        try:
+            doc = _json.loads(content)
+            protection = f"sealed by systemd-creds ({doc['with_key']}) in {doc['credential']}"
+        except (ValueError, KeyError, TypeError):
+            protection = "sealed by systemd-creds (damaged marker)"
+    elif needs_passphrase(content):
         try:
             protection = f"passphrase ({_json.loads(content)['kdf']['name']})"
         except (ValueError, KeyError, TypeError):
             protection = "passphrase (unreadable parameters)"
     with open_store(app) as store:
         key_id, store_path = store.key_id, store.path
+    tpm2, tpm2_said = tpm2_state()
     if as_json:
         click.echo(_json.dumps({"key_file": str(path), "protection": protection, "key_id": key_id,
-                                "store": str(store_path)}))
+                                "store": str(store_path), "tpm2": tpm2, "tpm2_detail": tpm2_said}))
         return
     click.echo(f"key file:   {path}")
     click.echo(f"protection: {protection}")
     click.echo(f"key id:     {key_id} (opens {store_path})")
+    click.echo(f"tpm2:       {'usable' if tpm2 else 'not available'} ({tpm2_said})")
+
+
+@command.command("seal")
+@click.option("--credential", type=click.Path(dir_okay=False, path_type=Path), default=Path(
+    "/etc/biolock/store-key.cred"), show_default=True, help="Where to write the encrypted credential.")
+@click.option("--with-key", "with_key", type=click.Choice(["auto", "tpm2", "host", "host+tpm2"]), default="auto",
+              show_default=True, help="systemd-creds key: tpm2 binds it to this board's TPM2.")
+@click.option("--force", is_flag=True, help="Overwrite an existing credential file.")
+@click.pass_obj
+def seal(app, credential: Path, with_key: str, force: bool) -> None:
+    """Move the store key into a systemd credential (TPM2 where present); store.key then holds no key.
+
+    The service must then load it: LoadCredentialEncrypted=biolock-store-key:CREDENTIAL. Admin commands run as
+    root decrypt it with systemd-creds. See docs/store.md for what each mode protects.
+
+    \b
+    Example:
+      sudo biolock --state-dir /var/lib/biolock keys seal --with-key tpm2
+    """
+    from device.errors import KeyError_
+    from device.store.cli_support import open_store
+    from device.store.keys import KEY_FILE, is_sealed_file, write_atomic
+    from device.store.sealed import CREDENTIAL, seal_key
+
+    key_path = app.state_dir / KEY_FILE
+    if key_path.exists() and is_sealed_file(key_path):
+        raise KeyError_(f"{key_path} is already sealed; `biolock keys unseal` first to seal it differently")
+    if credential.exists() and not force:
+        raise KeyError_(f"{credential} already exists; choose another path or pass --force")
+    with open_store(app) as store:  # proves the key opens the store before anything changes
+        key = store._key
+        marker = seal_key(key, credential, with_key)
+        write_atomic(key_path, marker)  # the raw or passphrase-wrapped key is replaced only after the check
+    click.echo(f"sealed the store key into {credential}; {key_path} now only names it. Add to the unit:\n"
+               f"  LoadCredentialEncrypted={CREDENTIAL}:{credential}")
+
+
+@command.command("unseal")
+@click.option("--passphrase", "use_passphrase", is_flag=True, help=_PASSPHRASE_HELP)
+@click.pass_obj
+def unseal(app, use_passphrase: bool) -> None:
+    """Write the sealed store key back into store.key (raw, or with --passphrase), e.g. before `keys rotate`.
+
+    \b
+    Example:
+      sudo biolock keys unseal --passphrase
+    """
+    from device.errors import KeyError_
+    from device.store.cli_support import open_store
+    from device.store.keys import KEY_FILE, is_sealed_file, key_file_content, write_atomic
+
+    key_path = app.state_dir / KEY_FILE
+    if not is_sealed_file(key_path):
+        raise KeyError_(f"{key_path} is not sealed")
+    phrase = _new_passphrase() if use_passphrase else None
+    with open_store(app) as store:
+        write_atomic(key_path, key_file_content(store._key, phrase))
+    click.echo(f"{key_path} holds the key again ({'passphrase' if phrase else 'raw, mode 0600'}); the credential "
+               "file is no longer needed")

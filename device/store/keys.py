@@ -104,13 +104,29 @@ def wrap_key(key: bytes, passphrase: str, kdf: dict | None = None) -> bytes:
     return (json.dumps(doc, indent=1) + "\n").encode()
 
 
+def is_sealed_file(path: Path) -> bool:
+    """Whether ``path`` is a sealed-key marker (see ``sealed``)."""
+    from device.store.sealed import is_sealed
+
+    try:
+        return is_sealed(path.read_bytes()[:MAX_KEY_FILE])
+    except OSError:
+        return False
+
+
 def needs_passphrase(content: bytes) -> bool:
-    """Whether key file content is passphrase-wrapped (anything but exactly 32 raw bytes)."""
-    return len(content) != KEY_SIZE
+    """Whether key file content is passphrase-wrapped (anything but 32 raw bytes or a sealed-key marker)."""
+    from device.store.sealed import is_sealed
+
+    return len(content) != KEY_SIZE and not is_sealed(content)
 
 
 def unwrap_key(content: bytes, passphrase: str | None, source: str = KEY_FILE) -> bytes:
     """The store key from key file content; raises KeyError_ naming ``source`` for anything wrong."""
+    from device.store import sealed
+
+    if sealed.is_sealed(content):  # the key is in a systemd credential (TPM2 / host secret), not in this file
+        return sealed.load(content, source)
     if not needs_passphrase(content):
         return bytes(content)
     try:

@@ -397,6 +397,9 @@ class TemplateStore:
         with self._lock, db.errors(self.path):
             key_path = self.state_dir / KEY_FILE
             manage = self._key_from_file or key_path.exists()
+            if manage and key_path.exists() and keys.is_sealed_file(key_path):
+                raise KeyError_(f"{key_path} is sealed with systemd-creds: run `biolock keys unseal`, rotate, then "
+                                "`biolock keys seal` again")
             phrase = passphrase
             if passphrase is SAME:  # keep the protection the current key file has
                 wrapped = manage and key_path.exists() and keys.needs_passphrase(key_path.read_bytes())
