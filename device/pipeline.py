@@ -35,7 +35,7 @@ from device.errors import BiolockError, ConfigError, ModelError
 from device.imageio import to_grey_u8
 from device.inference import Embedder, build_embedder
 from device.matching import accept, agreeing_subset, connected_group, identify, threshold_for, verify_score
-from device.minutiae import MINUTIAE_MODALITY, MinutiaeCheck, MinutiaeError, pack_template
+from device.minutiae import MinutiaeCheck, MinutiaeError, pack_template
 from device.minutiae.pairing import Templates, user_templates
 from device.preprocess import preprocess
 
@@ -138,8 +138,8 @@ class Authenticator:
         card = embedder.card
         if card.modality != modality:
             raise ModelError(f"{card.path}: a {card.modality} model cannot serve modality {modality!r}")
-        if minutiae is not None and modality != "fingerprint":
-            raise ConfigError(f"minutiae fusion serves fingerprints, not {modality}")
+        if minutiae is not None and modality != minutiae.names[0]:
+            raise ConfigError(f"a {minutiae.names[0]} second matcher cannot serve modality {modality}")
         self.embedder, self.store, self.modality = embedder, store, modality
         self.card = card
         self.security = security
@@ -208,7 +208,8 @@ class Authenticator:
     def _probe(self, image: np.ndarray, stages: dict[str, float]) -> tuple[np.ndarray | None, str | None]:
         """Preprocess, quality gate and embed one capture: (embedding, None) or (None, the quality reason)."""
         t = self._timer()
-        prep = preprocess(image, self.modality, self.card.input_size, self.card.preprocessing)
+        model_input = self.minutiae.model_input(image) if self.minutiae is not None else image  # vein: the region
+        prep = preprocess(model_input, self.modality, self.card.input_size, self.card.preprocessing)
         stages["preprocess"] = (self._timer() - t) * 1000
         if prep.preprocessing_id != self.card.preprocessing:
             raise ModelError(f"{self.card.path}: model expects {self.card.preprocessing}, "
@@ -246,7 +247,8 @@ class Authenticator:
     def _galleries(self, stages: dict[str, float]) -> Templates:
         t = self._timer()
         emb = self.store.gallery(self.modality, self.model_id)
-        mnt = self.store.gallery(MINUTIAE_MODALITY, self.minutiae.matcher.template_id) if self.minutiae else None
+        mnt = (self.store.gallery(self.minutiae.store_modality, self.minutiae.matcher.template_id) if self.minutiae
+               else None)
         stages["store"] = (self._timer() - t) * 1000
         return Templates(emb, mnt)
 
@@ -459,7 +461,7 @@ class Authenticator:
         with self.store.batch():  # embeddings and minutiae together or not at all
             self.store.enroll(name, finger, self.modality, self.model_id, list(matrix))  # audits itself
             if self.minutiae is not None:
-                self.store.enroll(name, finger, MINUTIAE_MODALITY, self.minutiae.matcher.template_id,
+                self.store.enroll(name, finger, self.minutiae.store_modality, self.minutiae.matcher.template_id,
                                   [pack_template(good_min[i]) for i in group])
         return EnrolResult(True, name, finger, len(group), attempts, rejected)
 

@@ -291,3 +291,8 @@ train.add_command(_minutiae_card)
 from training.card_calibration import calibrate_card_cmd as _calibrate_card  # noqa: E402
 
 train.add_command(_calibrate_card)
+
+# Vein model + line matcher fusion card (issue 19: vein from whole frames).
+from training.vein_card import vein_card as _vein_card  # noqa: E402
+
+train.add_command(_vein_card)

@@ -21,7 +21,7 @@ import numpy as np
 
 from device.fusion import FusionCard, FusionCardError, combine, load_fusion_card
 from device.matching.decision import threshold_for
-from device.minutiae.base import MinutiaeError, MinutiaeMatcher, open_matcher
+from device.minutiae.base import MINUTIAE_MODALITY, MinutiaeError, MinutiaeMatcher, open_matcher
 
 MATCHERS = ("fingerprint", "minutiae")
 
@@ -31,6 +31,15 @@ class MinutiaeCheck:
     matcher: MinutiaeMatcher
     card: FusionCard
     card_path: Path
+    # the card's (embedding, second matcher) names and the store modality of the second matcher's templates: the
+    # same machinery fuses the vein model with the vein line matcher (device.vein.setup)
+    names: tuple[str, str] = MATCHERS
+    store_modality: str = MINUTIAE_MODALITY
+
+    def model_input(self, image: np.ndarray) -> np.ndarray:
+        """What the embedding model gets: the backend's region of the capture when it has one (vein), else it."""
+        region = getattr(self.matcher, "model_input", None)
+        return region(image) if region is not None else image
 
     def threshold(self, security: str) -> float:
         """The fused-score threshold for a security level (a pair of captures at that FMR)."""
@@ -41,8 +50,9 @@ class MinutiaeCheck:
         c = np.atleast_1d(np.asarray(cosine, dtype=np.float64))
         m = np.atleast_1d(np.asarray(minutiae, dtype=np.float64))
         spec = {s.name: s for s in self.card.matchers}
-        rows = np.stack([spec["fingerprint"].normalizer(c), spec["minutiae"].normalizer(m)], axis=1)
-        out = combine(rows, self.card.rule, self.card.weight_vector_for(MATCHERS))
+        first, second = self.names
+        rows = np.stack([spec[first].normalizer(c), spec[second].normalizer(m)], axis=1)
+        out = combine(rows, self.card.rule, self.card.weight_vector_for(self.names))
         return np.where(np.isfinite(c) & np.isfinite(m), out, -np.inf)
 
     def compare_all(self, probe: bytes, templates: Sequence[bytes]) -> np.ndarray:
@@ -69,17 +79,19 @@ class MinutiaeCheck:
         return best
 
 
-def load_minutiae_check(kind: str, card_path: Path, model_id: str) -> MinutiaeCheck:
+def load_minutiae_check(kind: str, card_path: Path, model_id: str, names: tuple[str, str] = MATCHERS,
+                        store_modality: str = MINUTIAE_MODALITY, builder: str = "minutiae-card") -> MinutiaeCheck:
     """Open backend ``kind`` and its fusion card; the card must be fitted on this model and this backend."""
-    card = load_fusion_card(card_path, MATCHERS)
+    card = load_fusion_card(card_path, names)
+    first, second = names
     if card.rule != "weighted_sum":
         raise FusionCardError(f"fusion card {card_path}: a minutiae card uses the weighted_sum rule, not {card.rule}")
     matcher = open_matcher(kind)
     fitted = {s.name: s.model for s in card.matchers}
-    if fitted["fingerprint"] != model_id:
-        raise FusionCardError(f"fusion card {card_path} was fitted on model {fitted['fingerprint']}, the device runs "
-                              f"{model_id}; build one with biolock train minutiae-card")
-    if fitted["minutiae"] != matcher.template_id:
-        raise FusionCardError(f"fusion card {card_path} was fitted on {fitted['minutiae']}, the device runs "
-                              f"{matcher.template_id}; build one with biolock train minutiae-card")
-    return MinutiaeCheck(matcher, card, Path(card_path))
+    if fitted[first] != model_id:
+        raise FusionCardError(f"fusion card {card_path} was fitted on model {fitted[first]}, the device runs "
+                              f"{model_id}; build one with biolock train {builder}")
+    if fitted[second] != matcher.template_id:
+        raise FusionCardError(f"fusion card {card_path} was fitted on {fitted[second]}, the device runs "
+                              f"{matcher.template_id}; build one with biolock train {builder}")
+    return MinutiaeCheck(matcher, card, Path(card_path), names, store_modality)

@@ -40,6 +40,10 @@ def resolve(config: Config, model_card: Path, model_id: str) -> tuple[MinutiaeCh
     mode = config.matching.minutiae
     if mode == "off":
         return None, "matching.minutiae = off"
+    if config.device.modality == "vein":  # issue 19: the vein line matcher, through the same fused check
+        from device.vein.setup import resolve_vein
+
+        return resolve_vein(config, model_card, model_id)
     if config.device.modality != "fingerprint":
         return None, f"minutiae serve fingerprints, not {config.device.modality}"
     card_path = Path(config.matching.minutiae_card or default_card_path(model_card))

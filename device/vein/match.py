@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-MARGIN = (10, 40)  # (rows, columns) of shift tolerated either way on a 64 x 192 map
+MARGIN = (5, 20)  # (rows, columns) of shift tolerated either way on a 32 x 96 map (16 % and 21 %)
 
 
 def _one_way(template_map: np.ndarray, search: np.ndarray, margin: tuple[int, int]) -> float:
