@@ -26,13 +26,14 @@ from device.store import db, integrity, keys, lockout, rotation
 from device.store.check import CheckReport, run_check
 from device.store.crypto import check_key, key_id, same_key_check
 from device.store.keys import KEY_FILE, ensure_state_dir
+from device.store.lockstore import LockoutMixin
 from device.store.records import check_name, encode_all, insert_enrolment, new_uid, open_matrix, rows
 from device.store.views import Gallery, UserInfo, user_infos
 
 SAME = object()  # rotate_key(passphrase=SAME): protect the new key file like the current one
 
 
-class TemplateStore:
+class TemplateStore(LockoutMixin):
     """See the module docstring. Open with :meth:`open`; use as a context manager or call :meth:`close`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path, state_dir: Path, key: bytes, *, key_from_file: bool,
@@ -319,64 +320,6 @@ class TemplateStore:
         with self._lock, db.errors(self.path):
             return audit_log.tail(self.conn, n)
 
-    def _lockout_state(self, subject: str, now: float) -> lockout.LockoutState:
-        """``subject``'s state with a lockout from another boot re-anchored (and saved) on this boot's clock."""
-        state = lockout.load(self.conn, subject)
-        moved = lockout.anchored(state, now, self._boot_id(), lockout.rules_for(self.lockout_config, subject),
-                                 self._clock())
-        if moved is None:
-            return state
-        with self._write():
-            lockout.save(self.conn, subject, moved)
-            self._bump()
-        return moved
-
-    def lockout_remaining(self, subject: str, now: float) -> float:
-        """Seconds ``subject`` is still locked out at monotonic ``now`` (0 = free to try)."""
-        with self._lock, db.errors(self.path):
-            return lockout.remaining(self._lockout_state(subject, now), now)
-
-    def record_failure(self, subject: str, now: float) -> float:
-        """Count a failed attempt at monotonic ``now``; returns the lockout seconds it starts (0 if none)."""
-        with self._lock, db.errors(self.path), self._write():
-            state, seconds = lockout.after_failure(self._lockout_state(subject, now), now,
-                                                   lockout.rules_for(self.lockout_config, subject),
-                                                   self._boot_id(), self._clock())
-            lockout.save(self.conn, subject, state)
-            self._bump()
-            return seconds
-
-    def lockouts(self, now: float) -> list[tuple[str, lockout.LockoutState, float]]:
-        """Every subject with failures or a lockout: (subject, state, seconds left at monotonic ``now``)."""
-        with self._lock, db.errors(self.path):
-            subjects = [name for name, _ in lockout.load_all(self.conn)]
-            out = []
-            for name in subjects:
-                state = self._lockout_state(name, now)
-                out.append((name, state, lockout.remaining(state, now)))
-            return out
-
-    def reset_lockout(self, subject: str | None, *, by: str = "admin") -> int:
-        """Clear one subject's (or with None every) failures and lockout, audited; returns how many were cleared."""
-        with self._lock, db.errors(self.path), self._write():
-            if subject is None:
-                count = lockout.clear_all(self.conn)
-            else:
-                count = self.conn.execute("DELETE FROM lockout WHERE subject = ?", (subject,)).rowcount
-            self._bump()
-            audit_log.append(self.conn, self._clock(), "lockout.reset", None if subject is None or
-                             subject.startswith("*") else subject, "ok", None, None,
-                             f"{'all' if subject is None else subject}: {count} cleared by {by}"[:200])
-            return count
-
-    def record_success(self, subject: str) -> None:
-        """Clear ``subject``'s failures and lockouts (no disk write when there is nothing to clear)."""
-        with self._lock, db.errors(self.path):
-            if lockout.load(self.conn, subject) == lockout.LockoutState():
-                return
-            with self._write():
-                lockout.clear(self.conn, subject)
-                self._bump()
 
     # --------------------------------------------------------------------------------- check, keys, backup
     def check(self) -> CheckReport:
