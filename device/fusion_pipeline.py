@@ -199,6 +199,8 @@ class FusionAuthenticator:
                 f"{note}; {why}")
         if counted and accepted:
             self.store.record_success(subject)
+            if event == "identify" and user is not None:  # clears that user's own (verify) counter too
+                self.store.record_success(user)
         elif counted:
             locked = self.store.record_failure(subject, now)
             if locked > 0:
@@ -286,6 +288,10 @@ class FusionAuthenticator:
             if best is None or rank > best[0]:
                 best = (rank, user, fused, reason, scores, gone)
         _, user, fused, reason, scores, gone = best
+        if fused.accepted:  # a user locked out by verify failures is refused here too (issue 17 item 1)
+            held = self._locked_out("identify", user, None, start)
+            if held is not None:
+                return held
         return self._finish("identify", IDENTIFY_SUBJECT, user if fused.accepted else None, fused, reason, True,
                             start, stages, scores, gone)
 

@@ -158,6 +158,8 @@ def test_failures_count_towards_lockout(fixture_models, card_file, state):  # no
             auth.verify("alice", captures(BOB, 8))
         d = auth.verify("alice", captures(ALICE, 8))
         assert not d.accepted and d.reason.startswith("locked out"), d
+        d = auth.identify(captures(ALICE, 8))  # issue 17 item 1: the verify lockout holds in identify too
+        assert not d.accepted and d.user is None and d.reason.startswith("locked out"), d
 
 
 # --- start-up checks ------------------------------------------------------------------------------------------
