@@ -167,8 +167,10 @@ class Daemon(HealthAndLending):
             while not self.stop_event.is_set():
                 if self._check_health():
                     break
-                if self.control is not None and self._lend_sensor() and not self._open_sensor():
-                    break
+                if self.control is not None and self._lend_sensor():
+                    if not self._open_sensor():
+                        break
+                    self.notifier.status(self._ready_status())
                 self.notifier.ping_if_due(self.clock())
                 if self.max_attempts is not None and self.stats.attempts >= self.max_attempts:
                     break
@@ -181,6 +183,7 @@ class Daemon(HealthAndLending):
                     self._sensor_lost(str(exc))
                     if not self._open_sensor():
                         break
+                    self.notifier.status(self._ready_status())
         finally:
             self.notifier.stopping()
             self._close_sensor()

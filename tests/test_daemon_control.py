@@ -22,6 +22,7 @@ from device.commands._authcli import sensor_images
 from device.config import Config, SensorConfig
 from device.control import CONTROL_SOCKET, ControlServer, daemon_paused
 from device.pipeline import Decision
+from device.sdnotify import SdNotifier
 from device.sensors.base import SensorUnavailableError
 from device.sensors.r30x import R30xSensor
 from device.sensors.r30x_emulator import R30xEmulator
@@ -57,10 +58,25 @@ def running(tmp_path):
     """A daemon on the emulated R307 with its control socket in ``tmp_path``; yields (emulator, daemon)."""
     state = tmp_path / "state"  # $BIOLOCK_STATE_DIR in every test (conftest): where the CLI looks
     state.mkdir()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # systemd's end of NOTIFY_SOCKET
+    listener.bind(str(tmp_path / "notify.sock"))
+    listener.settimeout(0.2)
+    notes: list[str] = []
+
+    def drain():
+        while listener.fileno() >= 0:
+            try:
+                notes.append(listener.recv(512).decode())
+            except (TimeoutError, OSError):
+                continue
+
+    threading.Thread(target=drain, daemon=True).start()
     with R30xEmulator("r307", link=tmp_path / "ttyFP") as emu:
         control = ControlServer(state / CONTROL_SOCKET)
         daemon = Daemon(lambda: R30xSensor(emu.port, timeout_s=1.0, poll_interval_s=0.01), decide, Recorder(),
-                        poll_s=0.05, clear_timeout_s=0.5, backoff_s=(0.05, 0.2), control=control)
+                        poll_s=0.05, clear_timeout_s=0.5, backoff_s=(0.05, 0.2), control=control,
+                        notifier=SdNotifier({"NOTIFY_SOCKET": str(tmp_path / "notify.sock")}))
+        daemon.notes = notes
         thread = threading.Thread(target=daemon.run)
         thread.start()
         assert wait_for(lambda: daemon.sensor is not None)
@@ -70,6 +86,7 @@ def running(tmp_path):
             daemon.stop()
             thread.join(timeout=10)
             control.close()
+            listener.close()
     assert not thread.is_alive()
 
 
@@ -92,6 +109,10 @@ def test_enrolment_borrows_the_sensor_from_the_running_daemon(running, tmp_path)
     assert int(image[0, 0]) == 85 and daemon.sensor is None and daemon.stats.attempts == 0
     captures.close()  # the command ends: the daemon takes the sensor back
     assert wait_for(lambda: daemon.sensor is not None)
+    notes = daemon.notes
+    assert wait_for(lambda: any(m.startswith("STATUS=paused: sensor lent to pid") for m in notes))
+    lent = next(i for i, m in enumerate(notes) if m.startswith("STATUS=paused"))
+    assert wait_for(lambda: any(m.startswith("STATUS=ready: sensor") for m in notes[lent:]))  # STATUS= follows
     emu.present(print_of(170))
     assert wait_for(lambda: daemon.stats.unlocks == 1)
     assert daemon.unlocker.grants == [(3000, "alice: match")]  # the enrolment touch never reached the daemon
