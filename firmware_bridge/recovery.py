@@ -75,7 +75,7 @@ class PortRecovery:
         """
         try:
             port = self._ensure_port()
-            if self.url is not None and not self.url.startswith(("loop://", "socket://", "rfc2217://")):
+            if self.url is not None and "://" not in self.url:  # a device path, not a pyserial URL
                 fileno = getattr(port, "fileno", None)
                 if fileno is not None:
                     try:

@@ -199,3 +199,9 @@ def test_daemon_exits_after_a_bounded_degraded_time(lock, tmp_path):
     assert any(m.startswith(b"STATUS=exiting: degraded") for m in messages)
     assert lock.unlock_log == []
     unlocker.close()
+
+
+def test_health_of_a_port_opened_by_pyserial_url_is_no_false_alarm(lock, tmp_path):
+    with Link.open(f"spy://{lock.port}?file={tmp_path / 'spy.txt'}", tmp_path / "state", timeout_s=0.3) as link:
+        link.pair()
+        assert link.check() is None and link.unlock(100, "x") == 100 and link.check() is None
