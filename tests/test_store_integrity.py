@@ -144,3 +144,15 @@ def test_a_missing_store_gen_is_reported(state: Path):
     (state / integrity.GEN_FILE).unlink()
     with pytest.raises(StoreError, match="store.gen is missing"):
         TemplateStore.open(state)
+
+
+def test_a_rolled_back_change_never_reaches_store_gen(state: Path):
+    """A failed batch counted a change it never committed; a later commit must not record that generation."""
+    with TemplateStore.open(state) as store:
+        with pytest.raises(RuntimeError), store.batch():
+            store.record_failure("bob", 1.0)
+            raise RuntimeError("crash before the commit")
+        with store.batch():
+            store.audit("verify", user="bob", decision="reject")  # commits, but changes no generation
+        assert integrity.read_gen(state) == integrity.stored_seq(store.conn)
+    TemplateStore.open(state).close()  # no false "rolled back"

@@ -124,8 +124,12 @@ class TemplateStore(LockoutMixin):
         if self._batch_depth or self.conn.in_transaction:  # inside batch() or another write: it covers this change
             yield self.conn
             return
-        with db.transaction(self.conn) as conn:
-            yield conn
+        try:
+            with db.transaction(self.conn) as conn:
+                yield conn
+        except BaseException:
+            self._pending_gen = 0  # rolled back: that generation was never committed, never record it
+            raise
         self._publish()
 
     def _bump(self) -> None:
@@ -148,12 +152,16 @@ class TemplateStore(LockoutMixin):
             if self._batch_depth:
                 yield self
                 return
-            with db.transaction(self.conn):
-                self._batch_depth += 1
-                try:
-                    yield self
-                finally:
-                    self._batch_depth -= 1
+            try:
+                with db.transaction(self.conn):
+                    self._batch_depth += 1
+                    try:
+                        yield self
+                    finally:
+                        self._batch_depth -= 1
+            except BaseException:
+                self._pending_gen = 0  # rolled back: that generation was never committed, never record it
+                raise
             self._publish()
 
     @contextlib.contextmanager
