@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-TARGETS = {"verify_to_decision": 10.0, "identify_10000": 5.0, "rss_mb": 120.0, "startup_s": 1.5}
+TARGETS = {"verify_to_decision": 10.0, "identify_10000": 5.0, "rss_mb": 120.0, "startup_s": 1.5,
+           "vein_lines_extract_compare": 20.0}
 
 _STARTUP = """
 import json, resource, sys, time
@@ -104,6 +105,10 @@ def run_bench(card_path: Path, float_card: Path | None, repeat: int, sizes: list
 
         work = fp.shrink_for_work(image)
         stages["quality"] = timed(lambda: fp.segment(work), repeat)  # segmentation + coherence = the quality score
+    if card.modality == "vein":  # issue 19: the line matcher beside the vein model
+        from device.vein.bench import vein_stages
+
+        stages.update(vein_stages(image, repeat, timed))
     prepared = preprocess(image, card.modality, card.input_size, card.preprocessing).image
     for label, path in (("int8", card_path), ("float", float_card)):
         if path is None:
