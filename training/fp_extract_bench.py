@@ -7,6 +7,7 @@ pairs on a DB_B set) and every cross-identity pair as impostors (2,880 on a DB_B
 
     python -m training.fp_extract_bench --extractor ours      # biolock's device.fingerprint.extract
     python -m training.fp_extract_bench --extractor mindtct   # NBIS mindtct
+    python -m training.fp_extract_bench --matcher biolock     # scored by biolock's matcher instead of bozorth3
 
 Needs nbis-py (the ``minutiae`` extra) and ../shared/data; it is a measurement tool, not part of the device path.
 """
@@ -69,33 +70,49 @@ class Yardstick:
         return self.ex.load_iso_19794_2_2005(template)
 
 
-def ours(grey: np.ndarray, dpi: int) -> tuple[bytes, int]:
+def ours(grey: np.ndarray, dpi: int):
+    """Our minutiae, or None when the extractor refuses the capture (a failure to enrol: scored 0)."""
     from device.fingerprint.errors import FingerprintError
     from device.fingerprint.extract import extract_minutiae
-    from device.fingerprint.iso import to_iso19794_2
 
     try:
-        m = extract_minutiae(grey, dpi)
+        return extract_minutiae(grey, dpi)
     except FingerprintError:
-        return b"", 0
-    return nbis_py_flavour(to_iso19794_2(m)), len(m)
+        return None
 
 
-def run_set(yard: Yardstick, extractor: str, dataset: str, db: str, data: Path = DATA) -> dict:
+def run_set(yard: Yardstick, extractor: str, dataset: str, db: str, data: Path = DATA,
+            matcher: str = "bozorth3") -> dict:
+    """EERs of one DB_B set for ``extractor`` (ours, mindtct) scored by ``matcher`` (bozorth3, biolock)."""
+    from device.fingerprint.iso import to_iso19794_2
+    from device.fingerprint.matcher import compare_minutiae
+    from device.fingerprint.template import from_iso19794_2
+
     paths, labels, imps = set_images(data, dataset, db)
     dpi = dpi_of(dataset, db)
     templates, counts, times = [], [], []
     for p in paths:
         grey = cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
-        t0 = time.perf_counter()
-        tpl, n = yard.mindtct(grey) if extractor == "mindtct" else ours(grey, dpi)
-        times.append(time.perf_counter() - t0)
-        templates.append(yard.load(tpl) if tpl else None)
+        t0 = time.process_time()
+        if extractor == "mindtct":
+            iso, n = yard.mindtct(grey)
+        else:
+            m = ours(grey, dpi)
+            n = len(m) if m is not None else 0
+        times.append(time.process_time() - t0)
+        if matcher == "bozorth3":
+            tpl = yard.load(iso if extractor == "mindtct" else nbis_py_flavour(to_iso19794_2(m))) \
+                if extractor == "mindtct" or m is not None else None
+        else:
+            tpl = from_iso19794_2(iso) if extractor == "mindtct" else m
+        templates.append(tpl)
         counts.append(n)
 
     def score(i: int, j: int) -> float:
         a, b = templates[i], templates[j]
-        return 0.0 if a is None or b is None else float(a.compare(b))
+        if a is None or b is None:
+            return 0.0
+        return float(a.compare(b)) if matcher == "bozorth3" else compare_minutiae(a, b)
 
     gen, imp = fvc_pairs(labels, imps)
     g = np.array([score(i, j) for i, j in gen])
@@ -104,14 +121,15 @@ def run_set(yard: Yardstick, extractor: str, dataset: str, db: str, data: Path =
     allx = summarize(g, np.array([score(i, j) for i, j in cross]))
     return {"set": f"{dataset.split('/')[1]} {db}", "dpi": dpi, "eer_fvc": fvc["eer"], "eer_all": allx["eer"],
             "fnmr_at_fmr1000_all": allx["fmr1000"], "genuine": fvc["genuine_pairs"],
-            "impostor_fvc": fvc["impostor_pairs"],
-            "impostor_all": allx["impostor_pairs"], "failures": int(sum(t is None for t in templates)),
-            "mean_minutiae": float(np.mean(counts)), "median_ms": 1000 * float(np.median(times))}
+            "impostor_fvc": fvc["impostor_pairs"], "impostor_all": allx["impostor_pairs"],
+            "failures": int(sum(t is None for t in templates)), "mean_minutiae": float(np.mean(counts)),
+            "median_cpu_ms": 1000 * float(np.median(times))}
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--extractor", choices=["ours", "mindtct"], default="ours")
+    ap.add_argument("--matcher", choices=["bozorth3", "biolock"], default="bozorth3")
     ap.add_argument("--sets", default="all", help="comma-separated like fvc2000/DB1_B, or all")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
@@ -119,15 +137,15 @@ def main(argv: list[str] | None = None) -> None:
     cv2.setNumThreads(1)
     sets = SETS if args.sets == "all" else [("fingerprint/" + s.split("/")[0], s.split("/")[1])
                                             for s in args.sets.split(",")]
-    yard = Yardstick()
+    yard = Yardstick() if args.matcher == "bozorth3" or args.extractor == "mindtct" else None
     rows = []
     for dataset, db in sets:
-        row = run_set(yard, args.extractor, dataset, db, args.data)
+        row = run_set(yard, args.extractor, dataset, db, args.data, args.matcher)
         rows.append(row)
         print(f"{row['set']:<14} EER fvc {100 * row['eer_fvc']:5.2f} %  all {100 * row['eer_all']:5.2f} %  "
               f"FNMR@FMR1e-3 {100 * (row['fnmr_at_fmr1000_all'] or 0):5.1f} %  ({row['genuine']}/"
               f"{row['impostor_fvc']}/{row['impostor_all']})  minutiae {row['mean_minutiae']:5.1f}  "
-              f"fail {row['failures']}  {row['median_ms']:5.1f} ms", flush=True)
+              f"fail {row['failures']}  {row['median_cpu_ms']:5.1f} ms CPU", flush=True)
     print(f"mean EER fvc {100 * np.mean([r['eer_fvc'] for r in rows]):.2f} %  "
           f"all {100 * np.mean([r['eer_all'] for r in rows]):.2f} %")
     if args.json:
