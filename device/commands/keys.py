@@ -114,14 +114,14 @@ def status(app, as_json: bool) -> None:
     import json as _json
 
     from device.errors import KeyError_
+    from device.saferead import read_regular
     from device.store.cli_support import open_store
-    from device.store.keys import KEY_FILE, needs_passphrase
+    from device.store.keys import KEY_FILE, MAX_KEY_FILE, needs_passphrase
 
     path = app.state_dir / KEY_FILE
-    try:
-        content = path.read_bytes()
-    except FileNotFoundError:
-        raise KeyError_(f"no key file at {path}: run `biolock keys init`") from None
+    if not path.exists():
+        raise KeyError_(f"no key file at {path}: run `biolock keys init`")
+    content = read_regular(path, MAX_KEY_FILE, KeyError_, "key file")
     from device.store.sealed import is_sealed, tpm2_state
 
     protection = "none (raw key, file mode 0600: a copy of the SD card decrypts every template)"
