@@ -50,11 +50,14 @@ def _plots(result: dict, all_scores: list, out: Path) -> list[Path]:
               help="Impostors: fvc (first impressions), all (every cross-finger pair), or both.")
 @click.option("--plots", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write DET/ROC/histogram PNGs here (needs matplotlib).")
+@click.option("--crop", default=None, metavar="WxH", help="Score one WxH window per impression, inside the finger, "
+              "seeded by the image (the same windows for every decision): e.g. 160x160 (device/evaluation/crop.py).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.pass_obj
 def command(app, data: Path, decision_name: str, model: Path | None, card: Path | None, modality: str | None,
-            only: tuple[str, ...], protocol: str, plots: Path | None, as_json: bool, no_progress: bool) -> None:
+            only: tuple[str, ...], protocol: str, plots: Path | None, crop: str | None, as_json: bool,
+            no_progress: bool) -> None:
     """Measure a decision on DATA (a dataset folder or manifest.csv), each sensor separately.
 
     Per set: EER (FVC rule and linear interpolation), FNMR at FMR 1 % and 0.1 % (0.1 % only with >= 1,000
@@ -67,6 +70,7 @@ def command(app, data: Path, decision_name: str, model: Path | None, card: Path 
       biolock eval ../shared/data --set fingerprint/fvc2002          # what the device decides
       biolock eval ../shared/data --modality vein --decision embedding --protocol all --json
       biolock eval my_sensor_images/ --decision nbis --plots out/eval
+      biolock eval ../shared/data --set fingerprint/fvc2002 --decision partial --crop 160x160
     """
     from device.evaluation import DecisionOptions, evaluate_set, load_sets, open_decision
     from device.evaluation.report import format_report
@@ -76,6 +80,10 @@ def command(app, data: Path, decision_name: str, model: Path | None, card: Path 
     sets = load_sets(data, modality, only)
     protocols = ("fvc", "all") if protocol == "both" else (protocol,)
     decision = open_decision(decision_name, DecisionOptions(modality, model or config.inference.model, card, config))
+    if crop:
+        from device.evaluation.crop import CroppedDecision, parse_crop
+
+        decision = CroppedDecision(decision, parse_crop(crop))
     try:
         result: dict = {"decision": decision.name, "matcher": decision.matcher_id, "modality": modality,
                         "card": str(decision.card_path) if decision.card_path else None,
