@@ -12,6 +12,7 @@ Marker: ``{"format": "biolock-key/1", "sealed": "systemd-creds", "credential": P
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import shutil
@@ -69,59 +70,73 @@ def _run(args: list[str], data: bytes, what: str) -> bytes:
     return done.stdout
 
 
-def seal_key(key: bytes, credential: Path, with_key: str) -> bytes:
-    """Encrypt ``key`` into ``credential`` (atomically, 0600), check it decrypts, return the marker to store."""
-    key = check_key(key)
+def seal_secret(secret: bytes, credential: Path, with_key: str, name: str = CREDENTIAL) -> dict:
+    """Encrypt ``secret`` into ``credential`` as systemd credential ``name`` (atomically, 0600, checked to decrypt);
+    returns the marker fields to keep in place of the secret. Also for other secrets (e.g. the lock link key as
+    ``biolock-lock-key``: its reader then calls :func:`unseal_secret` on the marker)."""
     if with_key not in WITH_KEYS:
         raise KeyError_(f"--with-key must be one of {', '.join(WITH_KEYS)}")
-    if "tpm2" in with_key and with_key != "auto":
+    if "tpm2" in with_key:
         usable, said = tpm2_state()
         if not usable:
             raise KeyError_(f"no usable TPM2 on this machine (systemd-creds has-tpm2: {said}); use --with-key host "
                             "(see docs/store.md: it does not protect a stolen SD card) or a passphrase")
     credential = Path(credential)
     tmp = credential.with_name(f".{credential.name}.tmp")
-    blob = _run(["encrypt", f"--with-key={with_key}", f"--name={CREDENTIAL}", "-", "-"], key, "encrypt")
+    blob = _run(["encrypt", f"--with-key={with_key}", f"--name={name}", "-", "-"], secret, "encrypt")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, blob)
         os.fsync(fd)
     finally:
         os.close(fd)
-    if _run(["decrypt", f"--name={CREDENTIAL}", str(tmp), "-"], b"", "decrypt") != key:
+    if _run(["decrypt", f"--name={name}", str(tmp), "-"], b"", "decrypt") != secret:
         tmp.unlink(missing_ok=True)
-        raise KeyError_("the sealed credential did not decrypt to the key; nothing was changed")
+        raise KeyError_("the sealed credential did not decrypt to the secret; nothing was changed")
     os.replace(tmp, credential)
-    doc = {"format": "biolock-key/1", "sealed": SEALED, "credential": str(credential), "with_key": with_key,
-           "kcv": key_check_value(key).hex()}
+    return {"format": "biolock-key/1", "sealed": SEALED, "credential": str(credential), "name": name,
+            "with_key": with_key}
+
+
+def unseal_secret(doc: dict, source: str) -> bytes:
+    """The secret a marker names: ``$CREDENTIALS_DIRECTORY/<name>`` (the service), else ``systemd-creds decrypt``."""
+    try:
+        credential, name = str(doc["credential"]), str(doc.get("name", CREDENTIAL))
+    except (KeyError, TypeError, AttributeError):
+        raise KeyError_(f"{source} is a damaged sealed-key marker") from None
+    directory = os.environ.get("CREDENTIALS_DIRECTORY")
+    given = Path(directory) / name if directory else None
+    if given is not None and given.is_file():
+        from device.saferead import read_regular
+
+        return read_regular(given, 4096, KeyError_, "credential")
+    if not Path(credential).is_file():
+        raise KeyError_(f"{source}: the key is sealed in {credential}, which is missing; restore it (the key "
+                        "cannot be recovered without it)")
+    try:
+        return _run(["decrypt", f"--name={name}", credential, "-"], b"", "decrypt")
+    except KeyError_ as exc:
+        raise KeyError_(f"{source}: the key is sealed in {credential} and could not be decrypted here ({exc}); "
+                        f"run as root on this machine, or in the service with LoadCredentialEncrypted={name}:"
+                        f"{credential}") from None
+
+
+def seal_key(key: bytes, credential: Path, with_key: str) -> bytes:
+    """Seal the store key into ``credential``; returns the marker to write over ``store.key``."""
+    doc = seal_secret(check_key(key), credential, with_key)
+    doc["kcv"] = key_check_value(key).hex()
     return (json.dumps(doc, indent=1) + "\n").encode()
 
 
 def load(content: bytes, source: str) -> bytes:
-    """The key a marker names: from ``$CREDENTIALS_DIRECTORY`` (the service), else ``systemd-creds decrypt``."""
+    """The store key a marker names, checked against the marker's key check value."""
     try:
         doc = json.loads(content.decode("utf-8"))
-        credential, kcv = str(doc["credential"]), bytes.fromhex(doc["kcv"])
+        kcv = bytes.fromhex(doc["kcv"])
     except (ValueError, KeyError, TypeError, AttributeError):
         raise KeyError_(f"{source} is a damaged sealed-key marker") from None
-    key = None
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    given = Path(directory) / CREDENTIAL if directory else None
-    if given is not None and given.is_file():
-        from device.saferead import read_regular
-
-        key = read_regular(given, 4096, KeyError_, "store key credential")
-    else:
-        if not Path(credential).is_file():
-            raise KeyError_(f"{source}: the key is sealed in {credential}, which is missing; restore it (the key "
-                            "cannot be recovered without it)")
-        try:
-            key = _run(["decrypt", f"--name={CREDENTIAL}", credential, "-"], b"", "decrypt")
-        except KeyError_ as exc:
-            raise KeyError_(f"{source}: the key is sealed in {credential} and could not be decrypted here ({exc}); "
-                            "run as root on this machine, or in the service with "
-                            f"LoadCredentialEncrypted={CREDENTIAL}:{credential}") from None
-    if len(key) != KEY_SIZE or key_check_value(key) != kcv:
+    key = unseal_secret(doc, source)
+    if len(key) != KEY_SIZE or not hmac.compare_digest(key_check_value(key), kcv):
         raise KeyError_(f"the credential for {source} does not hold this store's key (a credential of another "
                         "store or machine?)")
     return key
