@@ -166,7 +166,7 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
         from device.sensors.r30x import R30xSensor
         from device.sensors.r30x_emulator import R30xEmulator
 
-        lockout = LockoutConfig(seconds=0.0) if soak else LockoutConfig()
+        lockout = LockoutConfig(seconds=0.0, identify_seconds=0.0) if soak else LockoutConfig()
         config = Config(sensor=SensorConfig(type="r30x"), inference=InferenceConfig(model=card), lockout=lockout)
         emu = stack.enter_context(R30xEmulator("r307", link=work / "ttyR307", throttle=real_baud))
         echo(f"sensor: emulated R307 on {emu.port} ({'57600 baud' if real_baud else 'unthrottled'}), "
