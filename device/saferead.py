@@ -26,9 +26,9 @@ def read_regular(path: str | Path, limit: int, error: type[BiolockError], what: 
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise error(f"{name}: is a directory, not a {what}")
+            raise error(f"{name}: is a directory, not the {what} expected")
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"{name}: not a regular file (a device, FIFO or socket); give a {what}")
+            raise error(f"{name}: not a regular file (a device, FIFO or socket); a regular {what} is needed")
         if info.st_size > limit:
             raise error(f"{name}: too large for a {what} ({info.st_size} bytes, at most {limit})")
         chunks, total = [], 0
