@@ -84,12 +84,15 @@ def seal_secret(secret: bytes, credential: Path, with_key: str, name: str = CRED
     credential = Path(credential)
     tmp = credential.with_name(f".{credential.name}.tmp")
     blob = _run(["encrypt", f"--with-key={with_key}", f"--name={name}", "-", "-"], secret, "encrypt")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, blob)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, blob)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise KeyError_(f"cannot write {credential}: {exc.strerror} (does {credential.parent} exist?)") from None
     if _run(["decrypt", f"--name={name}", str(tmp), "-"], b"", "decrypt") != secret:
         tmp.unlink(missing_ok=True)
         raise KeyError_("the sealed credential did not decrypt to the secret; nothing was changed")
