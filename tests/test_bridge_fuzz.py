@@ -22,7 +22,7 @@ def lock(tmp_path_factory):
 
 
 def fresh_unlock(lock: InProcessLock) -> bytes:
-    return lock.honest(M.UNLOCK, M.unlock_payload(lock.challenge(), 5, "fresh"))
+    return lock.honest(M.UNLOCK, M.unlock_payload(lock.challenge(), 5))
 
 
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -64,7 +64,7 @@ def test_wrong_keys_never_open(lock, key, counter, duration):
         return
     nonce = lock.challenge()
     before = lock.ctl.unlocks
-    lock.feed(b"\x00" + F.encode(key, M.UNLOCK, counter, M.unlock_payload(nonce, duration, "forged")))
+    lock.feed(b"\x00" + F.encode(key, M.UNLOCK, counter, M.unlock_payload(nonce, duration)))
     assert lock.ctl.unlocks == before
 
 
