@@ -1,0 +1,140 @@
+"""Calibration blocks: the Clopper-Pearson bound, threshold fitting, validation on load, and every shipped card."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.calibration.bounds import binomial_cdf, clopper_pearson_upper, max_false_matches
+from device.calibration.fields import LEVEL_KEYS, parse_calibration
+from device.calibration.fit import calibrate, fit_levels, measure, pooled_threshold
+from device.errors import ModelError
+from device.fusion import FusionCardError, load_fusion_card
+from device.inference.card import load_card, parse_card
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+
+# (k, n, one-sided 95 % upper bound) from the Beta(k + 1, n - k) 0.95 quantile (SciPy), and the closed form for k = 0
+KNOWN = [(0, 10, 0.2588655508930522), (1, 10, 0.39416330243650466), (5, 20, 0.4555824040017489),
+         (3, 1000, 0.007735244718479458), (0, 30000, 9.985275683338813e-05), (12, 170240, 0.0001142043252654807),
+         (100, 100000, 0.0011806859691734534), (400, 4348296, 9.992307000213453e-05)]
+
+
+@pytest.mark.parametrize(("k", "n", "expected"), KNOWN)
+def test_clopper_pearson_matches_known_values(k, n, expected):
+    assert clopper_pearson_upper(k, n) == pytest.approx(expected, rel=1e-8)
+
+
+def test_zero_false_matches_is_about_three_over_n():
+    for n in (1000, 50_000, 4_000_000):
+        assert clopper_pearson_upper(0, n) == pytest.approx(-math.expm1(math.log(0.05) / n))
+        assert clopper_pearson_upper(0, n) == pytest.approx(3 / n, rel=0.01)
+    assert clopper_pearson_upper(0, 0) == 1.0 and clopper_pearson_upper(7, 7) == 1.0
+    with pytest.raises(ValueError):
+        clopper_pearson_upper(3, 2)
+    assert binomial_cdf(0, 10, 0.5) == pytest.approx(0.5 ** 10)
+
+
+def test_max_false_matches_is_the_largest_supported_count():
+    assert max_false_matches(29_000, 1e-4) == -1  # 3/29,000 > 1/10,000: not even zero false matches suffice
+    k = max_false_matches(4_348_296, 1e-4)
+    assert clopper_pearson_upper(k, 4_348_296) <= 1e-4 < clopper_pearson_upper(k + 1, 4_348_296)
+
+
+def test_fit_levels_keeps_each_set_and_the_pooled_bound():
+    rng = np.random.default_rng(0)
+    big = (rng.normal(4, 1, 500), rng.normal(0, 1, 200_000))
+    small = (rng.normal(3, 1, 100), np.r_[rng.normal(0, 1, 2_879), 3.9])  # one high impostor in a small set
+    t = fit_levels({"synthetic:a": big, "real:b": small})
+    assert t["1e-3"] <= t["1e-4"] <= t["2e-5"]
+    assert t["1e-4"] > 3.9  # the small set alone allows no false match at 1e-4
+    pooled = np.r_[big[1], small[1]]
+    assert clopper_pearson_upper(int((pooled >= t["1e-4"]).sum()), pooled.size) <= 1e-4
+    assert pooled_threshold(np.zeros(100), 1e-4) is None
+    cal = measure({"synthetic:a": big, "real:b": small}, t, "test")
+    assert cal.per_set["real:b"]["balanced"]["false_matches"] == 0 and cal.levels["balanced"].supported
+    assert cal.strongest_supported() == "secure"
+
+
+def test_a_level_the_count_cannot_show_is_unsupported():
+    rng = np.random.default_rng(1)
+    t, cal = calibrate({"real": (rng.normal(3, 1, 200), rng.normal(0, 1, 5_000))}, "small")
+    assert cal.levels["convenient"].supported and not cal.levels["balanced"].supported
+    assert cal.strongest_supported() == "convenient"
+
+
+def _block() -> tuple[dict, dict]:
+    rng = np.random.default_rng(2)
+    t, cal = calibrate({"s": (rng.normal(3, 1, 300), rng.normal(0, 1, 400_000))}, "m", ceiling=None)
+    return t, json.loads(json.dumps(cal.to_dict()))
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda b: b["levels"].pop("secure"), "exactly"),
+    (lambda b: b["levels"]["balanced"].__setitem__("threshold", 0.1), "edited after calibration"),
+    (lambda b: b["levels"]["balanced"].__setitem__("fmr_upper95", 1e-9), "Clopper-Pearson"),
+    (lambda b: b["levels"]["balanced"].__setitem__("supported", False), "supported must be True"),
+    (lambda b: b["levels"]["balanced"].__setitem__("false_matches", 10**9), "false_matches"),
+    (lambda b: b["levels"]["balanced"].__setitem__("sets", []), "sets"),
+    (lambda b: b.__setitem__("format", "x"), "format"),
+])
+def test_inconsistent_blocks_are_refused(edit, message):
+    t, block = _block()
+    parse_calibration(block, t, "card")
+    bad = copy.deepcopy(block)
+    edit(bad)
+    with pytest.raises(ModelError, match=message):
+        parse_calibration(bad, t, "card")
+
+
+def test_model_card_validates_its_block_on_load(tmp_path):
+    raw = json.loads((MODELS / "vein.json").read_text())
+    raw["calibration"]["levels"]["secure"]["fnmr"] = 2.0
+    with pytest.raises(ModelError, match="fnmr"):
+        parse_card(raw, tmp_path / "vein.json")
+    raw = json.loads((MODELS / "vein.json").read_text())
+    raw["thresholds"]["1e-4"] = raw["thresholds"]["1e-4"] - 0.01
+    with pytest.raises(ModelError, match="edited after calibration"):
+        parse_card(raw, tmp_path / "vein.json")
+
+
+def _shipped_cards() -> list[Path]:
+    return sorted(p for p in MODELS.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", _shipped_cards(), ids=lambda p: p.name)
+def test_every_shipped_card_has_consistent_calibration(path):
+    raw = json.loads(path.read_text())
+    if str(raw.get("format", "")).startswith("biolock-fusion-card"):
+        cal = load_fusion_card(path).calibration
+        thresholds = load_fusion_card(path).thresholds
+    else:
+        card = load_card(path)
+        cal, thresholds = card.calibration, card.thresholds
+    assert cal is not None, f"{path.name} has no calibration block"
+    for level, key in LEVEL_KEYS.items():
+        lv = cal.levels[level]
+        assert lv.threshold == pytest.approx(thresholds[key])
+        assert set(lv.sets) == set(cal.per_set), "the pooled counts name exactly the per-set entries"
+        assert lv.impostor_pairs == sum(cal.per_set[s][level]["impostor_pairs"] for s in lv.sets)
+        assert lv.false_matches == sum(cal.per_set[s][level]["false_matches"] for s in lv.sets)
+        real = [s for s in lv.sets if not s.startswith("synthetic:")]
+        synthetic = [s for s in lv.sets if s.startswith("synthetic:")]
+        assert real and synthetic, "shipped cards are calibrated on real dev sets and synthetic identities"
+        for s in lv.sets:  # the claim holds on each set where its count can show it
+            per = cal.per_set[s][level]
+            assert per["false_matches"] <= math.floor(lv.claim * per["impostor_pairs"] + 1e-9)
+
+
+def test_fusion_card_with_a_broken_block_is_refused(tmp_path):
+    raw = json.loads((MODELS / "fingerprint_minutiae.json").read_text())
+    raw["calibration"]["levels"]["balanced"]["supported"] = not raw["calibration"]["levels"]["balanced"]["supported"]
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(raw))
+    with pytest.raises(FusionCardError, match="supported"):
+        load_fusion_card(p)
