@@ -232,7 +232,8 @@ class FusionAuthenticator:
         """1:1 on every modality captured (``captures[m]`` None = missing; ``reasons[m]`` says why)."""
         check_user_name(name)
         start, stages = self._timer(), {}
-        locked = self._locked_out("verify", name, name, start)
+        locked = self._locked_out("verify", name, name, start) or self._locked_out("verify", IDENTIFY_SUBJECT, name,
+                                                                                   start)
         if locked is not None:
             return locked
         vectors, missing = self._embed("verify", name, captures, reasons, stages)

@@ -310,7 +310,7 @@ class Authenticator:
         """1:1: does ``image`` match any enrolled sample of ``name`` (current model only)?"""
         check_user_name(name)
         start, stages = self._timer(), {}
-        left = self._locked(name)
+        left = max(self._locked(name), self._locked(IDENTIFY_SUBJECT))  # the shared back-off slows verify too
         if left > 0:
             return self._finish("verify", name, name, math.nan, f"locked out: try again in {math.ceil(left)} s",
                                 False, False, start, stages)

@@ -153,6 +153,8 @@ def test_pipeline_stranger_cannot_lock_out_alice_and_verify_lock_holds_in_identi
         left = auth.store.lockout_remaining(IDENTIFY_SUBJECT, clock.t)
         assert 0 < left <= config.lockout.identify_max_seconds
         assert auth.store.lockout_remaining("alice", clock.t) == 0  # no user was charged
+        d = auth.verify("alice", finger_image(1, 5))  # the shared back-off holds for verify too (consistent)
+        assert not d.accepted and d.reason.startswith("locked out")
         clock.t += left
         assert auth.identify(finger_image(1, 5)).user == "alice"  # alice gets in after at most the cap
 
