@@ -144,8 +144,7 @@ def status_entry(config: Any, state_dir: Any, card: Any) -> dict[str, Any]:
     from device.minutiae.setup import resolve
 
     try:
-        check, _ = resolve(config, card.path, card.model_id) if config.device.modality == "fingerprint" else (
-            None, None)
+        check, _ = resolve(config, card.path, card.model_id)
         info = describe(config, state_dir, card, check)
     except BiolockError as exc:
         return {"problem": str(exc)}

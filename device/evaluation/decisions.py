@@ -232,16 +232,19 @@ class FusedDecision:
 
     name = "fused"
 
-    def __init__(self, options: DecisionOptions, kind: str | None = None) -> None:
+    def __init__(self, options: DecisionOptions, kind: str | None = None, check: Any = None) -> None:
         from device.minutiae.check import load_minutiae_check
         from device.minutiae.setup import default_card_path
 
         self.embedding = EmbeddingDecision(options)
-        self.modality = "fingerprint"
-        if self.embedding.modality != "fingerprint":
-            raise ConfigError("the fused decision serves fingerprints")
-        path = Path(options.card) if options.card is not None else default_card_path(self.embedding.card.path)
-        self.check = load_minutiae_check(kind or _backend_for(path), path, self.embedding.matcher_id)
+        self.modality = self.embedding.modality
+        if check is not None:  # a check the device resolved (e.g. the vein line matcher, issue 19)
+            self.check, path = check, Path(check.card_path)
+        else:
+            if self.modality != "fingerprint":
+                raise ConfigError("--decision fused builds the fingerprint minutiae check; use --decision device")
+            path = Path(options.card) if options.card is not None else default_card_path(self.embedding.card.path)
+            self.check = load_minutiae_check(kind or _backend_for(path), path, self.embedding.matcher_id)
         self.matcher_id = f"{self.embedding.matcher_id} + {self.check.matcher.template_id}"
         self.thresholds = dict(self.check.card.thresholds)
         self.card_path: Path | None = path
@@ -274,8 +277,10 @@ def device_decision(options: DecisionOptions) -> Decision:
     from device.config import Config
 
     config = options.config or Config()
-    if options.modality != "fingerprint":
-        return EmbeddingDecision(options)
+    if config.device.modality != options.modality:
+        import dataclasses
+
+        config = dataclasses.replace(config, device=dataclasses.replace(config.device, modality=options.modality))
     from device.minutiae.setup import resolve
 
     card = _card(options)
@@ -283,17 +288,7 @@ def device_decision(options: DecisionOptions) -> Decision:
         import dataclasses
 
         config = dataclasses.replace(config, matching=dataclasses.replace(config.matching, minutiae_card=options.card))
-    check, why = resolve(config, card.path, card.model_id)
+    check, _ = resolve(config, card.path, card.model_id)
     if check is None:
         return EmbeddingDecision(options)
-    fused = FusedDecision(options, kind=_kind_of(check.matcher.template_id))
-    return fused
-
-
-def _kind_of(template_id: str) -> str | None:
-    from device.minutiae.base import BACKENDS, available, open_matcher
-
-    for kind in sorted(BACKENDS):
-        if available(kind) is None and open_matcher(kind).template_id == template_id:
-            return kind
-    return None
+    return FusedDecision(options, check=check)
