@@ -174,8 +174,8 @@ class R30xSensor(Sensor):
                 del self._rx[: exc.consumed]
                 raise ChecksumError(f"{self.sensor_id}: {exc}") from None
             if used:
-                if packet is None:
-                    self.garbage_bytes += used
+                # garbage before a packet is consumed in the same call as the packet: count it either way
+                self.garbage_bytes += used - (0 if packet is None else len(packet.payload) + rp.OVERHEAD)
                 del self._rx[:used]
             if packet is not None:
                 if packet.address != self.address:
