@@ -208,6 +208,10 @@ class Authenticator:
     def _probe(self, image: np.ndarray, stages: dict[str, float]) -> tuple[np.ndarray | None, str | None]:
         """Preprocess, quality gate and embed one capture: (embedding, None) or (None, the quality reason)."""
         t = self._timer()
+        problem = self.minutiae.capture_problem(image) if self.minutiae is not None else None
+        if problem is not None:  # vein: no finger region (no finger, two fingers, at the edge, ...): say why
+            stages["preprocess"] = (self._timer() - t) * 1000
+            return None, problem
         model_input = self.minutiae.model_input(image) if self.minutiae is not None else image  # vein: the region
         prep = preprocess(model_input, self.modality, self.card.input_size, self.card.preprocessing)
         stages["preprocess"] = (self._timer() - t) * 1000

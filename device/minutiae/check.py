@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.errors import ImageError
 from device.fusion import FusionCard, FusionCardError, combine, load_fusion_card
 from device.matching.decision import threshold_for
 from device.minutiae.base import MINUTIAE_MODALITY, MinutiaeError, MinutiaeMatcher, open_matcher
@@ -40,6 +41,17 @@ class MinutiaeCheck:
         """What the embedding model gets: the backend's region of the capture when it has one (vein), else it."""
         region = getattr(self.matcher, "model_input", None)
         return region(image) if region is not None else image
+
+    def capture_problem(self, image: np.ndarray) -> str | None:
+        """Why a capture has no usable region (vein: no finger, two fingers, at the edge, ...), else None."""
+        region = getattr(self.matcher, "region", None)
+        if region is None:
+            return None
+        try:
+            region(image)
+        except ImageError as exc:
+            return str(exc)
+        return None
 
     def threshold(self, security: str) -> float:
         """The fused-score threshold for a security level (a pair of captures at that FMR)."""

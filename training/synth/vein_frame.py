@@ -96,7 +96,7 @@ def render_frame(roi: np.ndarray, posture: str = "normal", seed: int = 0) -> np.
     inside = np.abs(v) < 1.0
     # transillumination: the finger glows, brightest at its thin rim; its texture carries the veins
     rim = np.clip((np.abs(v) - 0.75) / 0.25, 0.0, 1.0) ** 2
-    body = (60.0 + 1.6 * tex) * p["gain"] + 90.0 * rim
+    body = (45.0 + 1.3 * tex) * p["gain"] + 80.0 * rim
     frame = _housing(rng, p["lit"])
     edge = np.clip((1.0 - np.abs(v)) * half / 1.5, 0.0, 1.0)  # a 1.5 px soft edge
     frame = np.where(inside, edge * body + (1 - edge) * frame, frame)
