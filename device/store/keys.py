@@ -48,7 +48,7 @@ def default_kdf() -> dict:
     """Argon2id where this OpenSSL has it, else scrypt (both come with ``cryptography``)."""
     try:
         derive_key("probe", b"\0" * 16, {**ARGON2_PARAMS, "memory_kib": 8, "iterations": 1, "lanes": 1})
-    except (UnsupportedAlgorithm, ImportError):
+    except (UnsupportedAlgorithm, ImportError, KeyError_):  # KeyError_: derive_key's "no Argon2id" message
         return dict(SCRYPT_PARAMS)
     return dict(ARGON2_PARAMS)
 
@@ -90,9 +90,13 @@ def derive_key(passphrase: str, salt: bytes, params: dict) -> bytes:
         return Scrypt(salt=salt, length=KEY_SIZE, n=params["n"], r=params["r"], p=params["p"]).derive(secret)
     from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-    kdf = Argon2id(salt=salt, length=KEY_SIZE, iterations=params["iterations"], lanes=params["lanes"],
-                   memory_cost=params["memory_kib"])
-    return kdf.derive(secret)
+    try:
+        kdf = Argon2id(salt=salt, length=KEY_SIZE, iterations=params["iterations"], lanes=params["lanes"],
+                       memory_cost=params["memory_kib"])
+        return kdf.derive(secret)
+    except UnsupportedAlgorithm:
+        raise KeyError_("this system's OpenSSL has no Argon2id, which this file was written with; use a newer "
+                        "OpenSSL (3.2+) / cryptography wheel") from None
 
 
 def wrap_key(key: bytes, passphrase: str, kdf: dict | None = None) -> bytes:
