@@ -5,7 +5,8 @@
 #   sudo deploy/arm64/check.sh --target trixie     # Debian trixie arm64, Python 3.13
 #   sudo deploy/arm64/check.sh --target jammy      # Ubuntu 22.04 arm64, Python 3.10 (JetPack 6)
 #   options: --cache DIR (default $BIOLOCK_ARM64_CACHE or /var/cache/biolock-arm64), --rebuild (a fresh root),
-#            --tests "FILES" (instead of every device-side test), --no-tests, --keep (leave the run's overlay)
+#            --tests "FILES" (instead of every device-side test), --no-tests, --keep (leave the run's overlay),
+#            --cpu CORE (qemu's CPU model: default cortex-a72 = Pi 4 for bookworm, cortex-a76 = Pi 5 for trixie/jammy)
 #
 # What it does, on a Debian or Ubuntu x86_64 host with root: installs qemu-user-static, binfmt-support and
 # debootstrap from the distribution, registers aarch64 with binfmt_misc, builds (once; cached) a minimal arm64 root,
@@ -25,6 +26,7 @@ REBUILD=0
 KEEP=0
 TESTS=auto
 EXTRAS=device,pi,minutiae
+CPU=
 
 die() { echo "arm64-check: $*" >&2; exit 2; }
 
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
         --keep) KEEP=1; shift ;;
         --tests) TESTS=${2:?--tests needs test files}; shift 2 ;;
         --no-tests) TESTS=none; shift ;;
+        --cpu) CPU=${2:?--cpu needs a qemu CPU model, e.g. cortex-a72}; shift 2 ;;
         -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
@@ -46,6 +49,9 @@ done
 command -v python3 >/dev/null || die "needs python3 on the host (apt-get install python3)"
 TARGET_VARS=$(python3 "$HELPER" target "$TARGET") || exit 2
 eval "$TARGET_VARS"
+# qemu-user reads QEMU_CPU: emulate the board's core, not qemu's "max" (see helper.py TARGETS: with "max", XNNPACK's
+# int8 kernels gave wrong embeddings here)
+export QEMU_CPU=${CPU:-$QEMU_CPU_DEFAULT}
 [ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount and binfmt registration): run sudo make arm64-check"
 command -v apt-get >/dev/null && command -v dpkg >/dev/null \
     || die "needs a Debian or Ubuntu host (apt-get, dpkg) to install qemu-user-static, binfmt-support, debootstrap"
@@ -185,7 +191,13 @@ prepare_run() {
         echo "overlayfs unavailable: copying the root"; rmdir "$MNT"; cp -a "$ROOT" "$MNT" || return 1
     fi
     mount -t proc proc "$MNT/proc" && MOUNTS+=("$MNT/proc") || return 1
-    mount --rbind /sys "$MNT/sys" && mount --make-rslave "$MNT/sys" && MOUNTS+=("$MNT/sys") || return 1
+    # not the host's /sys: XNNPACK's cpuinfo reads the CPU topology there and, finding an x86 host's, crashes; a
+    # 4-core board's topology instead (what a Pi or a Jetson Orin Nano reports)
+    mount -t tmpfs -o size=1m sysfs-board "$MNT/sys" && MOUNTS+=("$MNT/sys") || return 1
+    mkdir -p "$MNT/sys/devices/system/cpu" "$MNT/sys/fs/cgroup"
+    echo 0-3 > "$MNT/sys/devices/system/cpu/possible"
+    echo 0-3 > "$MNT/sys/devices/system/cpu/present"
+    echo 0-3 > "$MNT/sys/devices/system/cpu/online"
     mount --rbind /dev "$MNT/dev" && mount --make-rslave "$MNT/dev" && MOUNTS+=("$MNT/dev") || return 1
     mkdir -p "$MNT/root/.cache/pip"
     mount --bind "$CACHE/pip-cache/$TARGET" "$MNT/root/.cache/pip" && MOUNTS+=("$MNT/root/.cache/pip") || return 1
@@ -210,7 +222,7 @@ prepare_run() {
 in_root() {
     local envs=() line
     while IFS= read -r line; do envs+=("$line"); done < "$RUN/passenv"
-    chroot "$MNT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=dumb \
+    chroot "$MNT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=dumb QEMU_CPU="$QEMU_CPU" \
         PATH=/opt/biolock/.venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         SSL_CERT_FILE=/etc/biolock-arm64/host-ca.pem REQUESTS_CA_BUNDLE=/etc/biolock-arm64/host-ca.pem \
         PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_PROGRESS_BAR=off "${envs[@]}" "$@"
@@ -372,7 +384,8 @@ run_tests() {
 # check.sh while a check runs cannot change the running one.
 main() {
 {
-    echo "target: $TARGET = $BOARD, Python $PYVER, arm64 under $( [ "$HOST_ARCH" = x86_64 ] && echo qemu-user-static || echo native)"
+    echo "target: $TARGET = $BOARD, Python $PYVER, arm64 under $( [ "$HOST_ARCH" = x86_64 ] \
+        && echo "qemu-user-static (CPU $QEMU_CPU)" || echo native)"
     echo "host: $(. /etc/os-release && echo "$PRETTY_NAME") $HOST_ARCH, $(nproc) cores; root cache $ROOTDIR"
     echo "biolock: git $(git -C "$REPO" rev-parse --short HEAD), extras $EXTRAS"
 } > "$RUN/meta.txt"

@@ -45,16 +45,21 @@ class Target:
     mirror: str
     keyring: str | None  # None: the host's debootstrap default (Debian's keyring)
     host_packages: tuple[str, ...]  # extra host packages debootstrap needs for this suite
+    qemu_cpu: str  # the board's core for qemu-user (QEMU_CPU); qemu's default "max" is no board at all
 
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 TARGETS: dict[str, Target] = {
-    "bookworm": Target("bookworm", "bookworm", "3.11", "Raspberry Pi OS Bookworm (Debian 12)", DEBIAN_MIRROR, None, ()),
-    "trixie": Target("trixie", "trixie", "3.13", "Raspberry Pi OS Trixie (Debian 13)", DEBIAN_MIRROR, None, ()),
+    "bookworm": Target("bookworm", "bookworm", "3.11", "Raspberry Pi OS Bookworm (Debian 12)", DEBIAN_MIRROR, None, (),
+                       "cortex-a72"),  # Raspberry Pi 4
+    "trixie": Target("trixie", "trixie", "3.13", "Raspberry Pi OS Trixie (Debian 13)", DEBIAN_MIRROR, None, (),
+                     "cortex-a76"),  # Raspberry Pi 5
     "jammy": Target("jammy", "jammy", "3.10", "Jetson Linux 36 / JetPack 6 (Ubuntu 22.04)",
                     "http://ports.ubuntu.com/ubuntu-ports", "/usr/share/keyrings/ubuntu-archive-keyring.gpg",
-                    ("ubuntu-keyring",)),
+                    ("ubuntu-keyring",), "cortex-a76"),  # Orin's Cortex-A78AE is ARMv8.2 like the A76
 }
+# Why QEMU_CPU matters (measured here, qemu 7.2): under the default "max" CPU, LiteRT's XNNPACK int8 kernels give
+# wrong embeddings (another code path than a real Pi's); with cortex-a72 / cortex-a76 they match x86 bit for bit.
 # In the emulated root: Python with venv, CA certificates, systemd (systemd-analyze verify), udev (udevadm), passwd.
 ROOT_PACKAGES = ("python3", "python3-venv", "ca-certificates", "systemd", "udev", "passwd")
 
@@ -98,7 +103,8 @@ def target_shell(name: str, sources: list[Path] | None = None) -> str:
     if mirror == DEBIAN_MIRROR:
         mirror = debian_mirror_from_host(host_apt_sources() if sources is None else sources) or mirror
     values = {"SUITE": t.suite, "PYVER": t.python, "BOARD": t.board, "MIRROR": mirror, "KEYRING": t.keyring or "",
-              "HOST_EXTRA_PKGS": " ".join(t.host_packages), "ROOT_PKGS": ",".join(ROOT_PACKAGES)}
+              "HOST_EXTRA_PKGS": " ".join(t.host_packages), "ROOT_PKGS": ",".join(ROOT_PACKAGES),
+              "QEMU_CPU_DEFAULT": t.qemu_cpu}
     return "".join(f"{k}={_sh_quote(v)}\n" for k, v in values.items())
 
 
