@@ -108,3 +108,14 @@ def test_frames_without_a_finger_region_never_unlock(auth):
     for bad, reason in cases:
         d = auth.verify("alice", bad)
         assert not d.accepted and d.reason.startswith(reason) and math.isnan(d.score), d.reason
+
+
+def test_vein_demo_runs_end_to_end_through_the_camera_backend():
+    from device.demo_vein import run_vein_demo
+
+    lines: list[str] = []
+    summary = run_vein_demo(people=2, genuine=2, impostors=2, seed=3, echo=lines.append)
+    assert summary.enrolled == ["alice", "bob"]
+    assert summary.impostors == 2 and summary.impostors_rejected == 2
+    assert summary.genuine == 4 and summary.genuine_accepted >= 3
+    assert any("NIR camera backend" in line for line in lines)

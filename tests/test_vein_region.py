@@ -128,3 +128,12 @@ def test_real_capture_box_frames_all_give_a_region(shared_data, tmp_path):
     missing = [r.name for r, _ in results if r.region is None]
     assert not missing
     assert montage(results).shape[2] == 3
+
+
+def test_a_frame_lit_in_every_row_by_a_side_posture_is_not_taken_for_a_crop():
+    for identity in range(3):  # these fingers' side postures light the housing in every row
+        ident = identity_seed(7, identity, "vein")
+        for posture in ("side_1", "side_2"):
+            frame = render_frame(render_impression(ident, 10, "roi"), posture, seed=ident + 10)
+            region = find_region(frame)
+            assert not region.is_crop and region.width_px < 0.7 * 240

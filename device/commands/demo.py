@@ -21,9 +21,11 @@ import click
               help="Throttle the emulated R307 to 57600 baud like the real UART (about 6.5 s per image).")
 @click.option("--soak", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
               help="Afterwards run N more attempts and report the memory (RSS) drift.")
+@click.option("--modality", type=click.Choice(["fingerprint", "vein"]), default="fingerprint", show_default=True,
+              help="vein: synthetic whole NIR frames replayed through the camera backend (docs/vein.md).")
 @click.pass_obj
 def command(app, model: Path | None, people: int, genuine: int, impostors: int, seed: int, real_baud: bool,
-            soak: int) -> None:
+            soak: int, modality: str) -> None:
     """Run biolock end to end on emulated hardware: no sensor, lock, network or setup needed.
 
     Generates synthetic R307 fingerprints, starts an emulated R307 module and the emulated lock controller on
@@ -37,6 +39,14 @@ def command(app, model: Path | None, people: int, genuine: int, impostors: int, 
       biolock demo --model out/fingerprint.json --people 4 --impostors 5
       biolock demo --soak 10000            # memory drift over 10,000 more attempts
     """
+    if modality == "vein":  # issue 19: the vein product on synthetic whole camera frames
+        from device.demo_vein import run_vein_demo
+
+        summary = run_vein_demo(model=model, state_dir=app.state_dir_option, people=people, genuine=genuine,
+                                impostors=impostors, seed=seed, verbose=app.verbose, echo=click.echo)
+        if summary.impostors_rejected < summary.impostors:
+            raise SystemExit(1)
+        return
     from device.demo import run_demo
 
     summary = run_demo(model=model, state_dir=app.state_dir_option, people=people, genuine=genuine,

@@ -58,6 +58,7 @@ VALLEY_DEPTH = 12.0  # grey levels a dark line lies under both sides
 VALLEY_RATIO = 0.85  # ... and under this fraction of the darker side
 EDGE_REACH = 2  # work pixels either side of an edge
 PATH_COLUMNS = 80  # edges are searched on this many columns (an edge moves at most one work row per column)
+CROP_ASPECT = 2.0  # a ready crop is at least this many times longer than wide
 CROP_LIT_ROWS = 0.9  # rows with lit pixels in more than this fraction: no background above/below, a ready crop
 
 
@@ -285,7 +286,11 @@ def find_region(image: np.ndarray, size: tuple[int, int] = ROI_SIZE) -> Region:
 
 
 def _is_crop(work: np.ndarray) -> bool:
-    """A ready crop: lit pixels in almost every row and column (no unlit background above or below)."""
+    """A ready crop: elongated like a finger (a camera frame is 4:3 or 16:9, an ROI crop about 3:1) and lit in
+    almost every row (no unlit background above or below). The shape matters: a frame whose housing is lit by
+    light leaking past a finger pressed to one side is lit in every row too."""
+    if work.shape[1] < CROP_ASPECT * work.shape[0]:
+        return False
     level, _ = cv2.threshold(work, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     rows_lit = (work > 0.5 * level).mean(axis=1) > 0.5
     return bool(rows_lit.mean() > CROP_LIT_ROWS and float(np.median(work)) > 0.5 * level)
