@@ -119,3 +119,31 @@ def test_vein_demo_runs_end_to_end_through_the_camera_backend():
     assert summary.impostors == 2 and summary.impostors_rejected == 2
     assert summary.genuine == 4 and summary.genuine_accepted >= 3
     assert any("NIR camera backend" in line for line in lines)
+
+
+@pytest.mark.realdata
+def test_real_postures_pass_the_balanced_threshold(shared_data, tmp_path):
+    """Each of the 9 posture frames of a real finger, against the other 8 enrolled: >= 7 of 9 accepted at
+    balanced (a capture the quality gate refuses counts as not accepted)."""
+    from device.imageio import read_image
+    from device.pipeline import Authenticator
+
+    folder = shared_data / "vein" / "nir_raw_frames"
+    if not folder.is_dir():
+        pytest.skip("vein/nir_raw_frames not present")
+    config = Config(device=DeviceConfig(modality="vein"), inference=InferenceConfig(model=VEIN_CARD))
+    with Authenticator.from_config(config, tmp_path / "state") as auth:
+        for finger in ("p1", "p2"):
+            frames = [read_image(p) for p in sorted((folder / finger).glob("*.png"))]
+            assert len(frames) == 9
+            vectors = [auth._probe(f, {})[0] for f in frames]
+            templates = [auth._minutiae_of(f, {})[0] for f in frames]
+            accepted = 0
+            for i in range(9):
+                if vectors[i] is None or templates[i] is None:
+                    continue
+                others = [j for j in range(9) if j != i and vectors[j] is not None and templates[j] is not None]
+                cos = np.array([float(vectors[i] @ vectors[j]) for j in others])
+                best = auth.minutiae.best(cos, templates[i], [templates[j] for j in others], auth.threshold)
+                accepted += best >= auth.threshold
+            assert accepted >= 7, (finger, accepted)
