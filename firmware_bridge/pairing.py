@@ -93,10 +93,39 @@ def read_key_file(path: Path) -> bytes:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"cannot read lock key file {path}") from exc
+    if text.lstrip().startswith("{"):
+        return _unseal(text, path)
     try:
         return parse_key_text(text)
     except KeyFileError as exc:
         raise KeyFileError(f"lock key file {path}: {exc}") from None
+
+
+def _unseal(text: str, path: Path) -> bytes:
+    """A lock key sealed by ``biolock lock seal-key``: the file names a systemd credential instead of holding the key.
+
+    Why here: every reader of the lock key goes through ``read_key_file``; the sealing code lives with the store's
+    (device.store.sealed), imported only when a sealed file is met, so the bridge stays importable on its own.
+    """
+    import json
+
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise KeyFileError(f"lock key file {path} is neither hex nor a sealed-key marker") from None
+    try:
+        from device.store.sealed import unseal_secret
+    except ImportError as exc:  # pragma: no cover - the bridge installed without the device package
+        raise KeyFileError(f"lock key file {path} is sealed, but the unsealing code is missing: {exc}") from None
+    from device.errors import KeyError_
+
+    try:
+        key = unseal_secret(doc, str(path))
+    except KeyError_ as exc:
+        raise KeyFileError(str(exc)) from None
+    if len(key) != KEY_LEN:
+        raise KeyFileError(f"lock key file {path}: the sealed credential holds {len(key)} bytes, not {KEY_LEN}")
+    return key
 
 
 def derive_key(shared: bytes, host_pub: bytes, lock_pub: bytes) -> bytes:

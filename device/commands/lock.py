@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+LOCK_CREDENTIAL = "biolock-lock-key"  # the systemd credential name of a sealed lock key
+
 
 def _port_options(fn: Any) -> Any:
     fn = click.option("--port", default=None, help="Serial port or pyserial URL (default: unlock.serial.port).")(fn)
@@ -66,6 +68,41 @@ def pair_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | No
         return
     click.echo(f"paired with lock firmware {firmware} (max unlock {info.max_duration_ms} ms)")
     click.echo(f"key agreed by X25519 and stored in {key_path} (mode 0600); pairing code {link.pair_code}")
+
+
+@command.command("seal-key")
+@click.option("--credential", type=click.Path(dir_okay=False, path_type=Path), default=Path(
+    "/etc/biolock/lock-key.cred"), show_default=True, help="Where to write the encrypted credential.")
+@click.option("--with-key", "with_key", type=click.Choice(["auto", "tpm2", "host", "host+tpm2"]), default="auto",
+              show_default=True, help="systemd-creds key: tpm2 binds it to this board's TPM2.")
+@click.option("--force", is_flag=True, help="Overwrite an existing credential file.")
+@click.pass_obj
+def seal_key_cmd(app: Any, credential: Path, with_key: str, force: bool) -> None:
+    """Move the lock key into a systemd credential (TPM2 where present); lock.key then holds no key.
+
+    Like `biolock keys seal` for the store key: a copy of the SD card no longer yields the key that opens the
+    lock. The service must then load it: LoadCredentialEncrypted=biolock-lock-key:CREDENTIAL.
+
+    \b
+    Example:
+      sudo biolock --state-dir /var/lib/biolock lock seal-key --with-key tpm2
+    """
+    from device.errors import KeyError_
+    from device.store.keys import write_atomic
+    from device.store.sealed import seal_secret
+    from firmware_bridge.pairing import KEY_FILE, read_key_file
+
+    cfg = app.config.unlock.serial
+    key_path = Path(cfg.key_file) if cfg.key_file is not None else app.state_dir / KEY_FILE
+    if key_path.is_file() and key_path.read_bytes().lstrip().startswith(b"{"):
+        raise KeyError_(f"{key_path} is already sealed")
+    if credential.exists() and not force:
+        raise KeyError_(f"{credential} already exists; choose another path or pass --force")
+    key = read_key_file(key_path)  # proves there is a valid key before anything changes
+    marker = seal_secret(key, credential, with_key, name=LOCK_CREDENTIAL)
+    write_atomic(key_path, (json.dumps(marker, indent=1) + "\n").encode())
+    click.echo(f"sealed the lock key into {credential}; {key_path} now only names it. Add to the unit:\n"
+               f"  LoadCredentialEncrypted={LOCK_CREDENTIAL}:{credential}")
 
 
 @command.command("ping")
