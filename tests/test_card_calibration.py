@@ -138,3 +138,52 @@ def test_fusion_card_with_a_broken_block_is_refused(tmp_path):
     p.write_text(json.dumps(raw))
     with pytest.raises(FusionCardError, match="supported"):
         load_fusion_card(p)
+
+
+def _manifest(root: Path, dataset: str, identities: int, impressions: int, offset: int) -> Path:
+    import cv2
+    from models_fixture import finger_image
+
+    rows = ["dataset,relpath,identity,impression"]
+    (root / dataset).mkdir(parents=True, exist_ok=True)
+    for i in range(identities):
+        for k in range(impressions):
+            cv2.imwrite(str(root / dataset / f"{i}_{k}.png"), finger_image(offset + i, k))
+            rows.append(f"{dataset},{i}_{k}.png,f{i},{k + 1}")
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_calibrate_card_command_writes_a_valid_card(tmp_path):
+    from click.testing import CliRunner
+
+    from training.card_calibration import calibrate_card_cmd
+
+    raw = json.loads((MODELS / "fingerprint.json").read_text())
+    shutil_dir = tmp_path / "m"
+    shutil_dir.mkdir()
+    (shutil_dir / raw["file"]).write_bytes((MODELS / raw["file"]).read_bytes())
+    card = shutil_dir / "fingerprint.json"
+    card.write_text(json.dumps(raw))
+    real = _manifest(tmp_path / "real", "fingerprint/sensorx", 4, 3, 10)
+    synth = _manifest(tmp_path / "synth", "fingerprint/synthetic-r307", 4, 3, 50)
+    res = CliRunner().invoke(calibrate_card_cmd, [str(card), "--data", str(real), "--synthetic", str(synth),
+                                                  "--no-progress"])
+    assert res.exit_code == 0, res.output
+    loaded = load_card(card)
+    lv = loaded.calibration.levels["balanced"]
+    assert set(lv.sets) == {"fingerprint/sensorx", "synthetic:fingerprint/synthetic-r307"}
+    assert lv.impostor_pairs == 2 * (12 * 11 // 2 - 12) and not lv.supported
+    assert all(-1.0 <= t <= 1.0 for t in loaded.thresholds.values())
+
+
+def test_a_fusion_card_is_recalibrated_on_fused_scores():
+    from training.card_calibration import calibrate_fusion_card, fused_from_raw
+
+    card = load_fusion_card(MODELS / "fingerprint_minutiae.json")
+    rng = np.random.default_rng(5)
+    g, i = fused_from_raw(card, {"fingerprint": rng.uniform(0.8, 1, 50), "minutiae": rng.uniform(40, 90, 50)},
+                          {"fingerprint": rng.uniform(-0.2, 0.5, 40_000), "minutiae": rng.uniform(0, 20, 40_000)})
+    new = calibrate_fusion_card(card, {"synthetic:t": (g, i)})
+    cal = new.calibration
+    assert cal.levels["balanced"].impostor_pairs == 40_000 and new.thresholds["1e-4"] > float(np.max(i)) - 1e-9
