@@ -28,7 +28,7 @@ MU_P, TAU_P = 20.0, 2.0 / 5.0
 
 
 def _z(v: np.ndarray, mu: float, tau: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-tau * (v - mu)))
+    return 1.0 / (1.0 + np.exp(np.clip(-tau * (v - mu), -60.0, 60.0)))
 
 
 def pairs_wanted(n_a: int, n_b: int) -> int:

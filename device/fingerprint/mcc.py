@@ -76,8 +76,8 @@ def _inside_hull(points: np.ndarray, xy: np.ndarray, margin: float) -> np.ndarra
     normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-9)
     centre = hull.mean(axis=0)
     normal *= np.sign(((centre - hull) * normal).sum(axis=1, keepdims=True) + 1e-12)  # inward normals
-    signed = np.einsum("...d,ed->...e", points, normal) - (hull * normal).sum(axis=1)
-    return np.all(signed >= -margin, axis=-1)
+    signed = points @ normal.T - (hull * normal).sum(axis=1)  # (..., edges) distance inside each edge
+    return signed.min(axis=-1) >= -margin
 
 
 def cylinders(m: Minutiae) -> Cylinders:

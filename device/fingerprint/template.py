@@ -82,9 +82,9 @@ def from_iso19794_2(data: bytes) -> Minutiae:
     """Minutiae of an ISO/IEC 19794-2:2005 record (first finger view); ``TemplateError`` when it is not one.
 
     Record header 24 bytes (``FMR\\0``, `` 20\\0``, length u32, equipment, width, height, x/y resolution in
-    pixels per cm, views, reserved; big-endian), view header 4 bytes (2 as nbis-py writes it), then 6 bytes a
-    minutia: type (2 bits: 1 ending, 2 bifurcation) + x (14), reserved (2) + y (14), angle (1 unit = 360/256
-    degrees, counter-clockwise), quality (0-100).
+    pixels per cm, views, reserved; big-endian; nbis-py 0.1.3 leaves out views and reserved), view header 4 bytes,
+    then 6 bytes a minutia: type (2 bits: 1 ending, 2 bifurcation) + x (14), reserved (2) + y (14), angle (1 unit
+    = 360/256 degrees, counter-clockwise), quality (0-100).
     """
     raw = bytes(data)
     if len(raw) < 26 or raw[:8] != b"FMR\x00 20\x00":
@@ -94,7 +94,7 @@ def from_iso19794_2(data: bytes) -> Minutiae:
     if len(raw) == length >= end + 2 and len(raw) == end + 2 + struct.unpack_from(">H", raw, end)[0]:
         n, start = raw[27], 28  # the standard layout, then the extended data block
     elif len(raw) == 26 + 6 * raw[25] == length:
-        n, start = raw[25], 26  # nbis-py 0.1.3 writes a 2-byte view header and no extended data block
+        n, start = raw[25], 26  # nbis-py 0.1.3: no views/reserved bytes, no extended data block
     else:
         raise TemplateError("damaged ISO/IEC 19794-2 record (its length does not match its minutiae)")
     if not (width and height):
