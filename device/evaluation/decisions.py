@@ -253,7 +253,10 @@ class FusedDecision:
         from device.imageio import to_grey_u8
         from device.minutiae.base import MinutiaeError
 
-        vector = self.embedding.extract(image)
+        problem = self.check.capture_problem(image)  # vein: no finger region (issue 19), as on the device
+        if problem is not None:
+            raise AcquireError(problem)
+        vector = self.embedding.extract(self.check.model_input(image))  # vein: the model sees the region
         try:
             return vector, self.check.matcher.extract(to_grey_u8(np.asarray(image)))
         except MinutiaeError as exc:
