@@ -85,7 +85,6 @@ def run_set(yard: Yardstick, extractor: str, dataset: str, db: str, data: Path =
             matcher: str = "bozorth3") -> dict:
     """EERs of one DB_B set for ``extractor`` (ours, mindtct) scored by ``matcher`` (bozorth3, biolock)."""
     from device.fingerprint.iso import to_iso19794_2
-    from device.fingerprint.matcher import compare_minutiae
     from device.fingerprint.template import from_iso19794_2
 
     paths, labels, imps = set_images(data, dataset, db)
@@ -108,11 +107,24 @@ def run_set(yard: Yardstick, extractor: str, dataset: str, db: str, data: Path =
         templates.append(tpl)
         counts.append(n)
 
+    if matcher == "biolock":
+        from device.fingerprint import consolidate, mcc
+
+        def cylinders(m):
+            try:
+                return mcc.cylinders(m)
+            except ValueError:  # a set the matcher cannot describe: scored as a failure to enrol
+                return None
+
+        templates = [None if m is None else cylinders(m) for m in templates]
+
     def score(i: int, j: int) -> float:
         a, b = templates[i], templates[j]
         if a is None or b is None:
             return 0.0
-        return float(a.compare(b)) if matcher == "bozorth3" else compare_minutiae(a, b)
+        if matcher == "bozorth3":
+            return float(a.compare(b))
+        return float(consolidate.score(a, b, mcc.local_similarity(a, b)))
 
     gen, imp = fvc_pairs(labels, imps)
     g = np.array([score(i, j) for i, j in gen])

@@ -20,7 +20,7 @@ from device.fingerprint.minutia import Minutiae
 from device.fingerprint.minutiae import clustered, detect, directions, facing_breaks
 from device.fingerprint.orientation import orientation_field
 from device.fingerprint.quality import ImageQuality, image_quality, minutia_quality
-from device.fingerprint.segment import block_foreground, clarity_blocks, clean_blocks, pixel_mask
+from device.fingerprint.segment import block_foreground, pixel_mask
 from device.fingerprint.skeleton import binarize, thin
 
 
@@ -59,15 +59,11 @@ def _smooth(f: np.ndarray) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
-def _enhance_foreground(norm: np.ndarray, theta: np.ndarray, period: float, mask: np.ndarray) -> np.ndarray:
-    """Gabor enhancement of the foreground's bounding box only (plus a margin): the rest is never used."""
+def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The foreground's bounding box plus ``margin``: every later stage works on this crop only."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    m = int(period)
-    r0, r1 = max(rows[0] - m, 0), min(rows[-1] + 1 + m, mask.shape[0])
-    c0, c1 = max(cols[0] - m, 0), min(cols[-1] + 1 + m, mask.shape[1])
-    out = np.zeros(norm.shape, np.float32)
-    out[r0:r1, c0:c1] = gabor_enhance(norm[r0:r1, c0:c1], theta[r0:r1, c0:c1], period)
-    return out
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, mask.shape[0])),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, mask.shape[1])))
 
 
 def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, ImageQuality]:
@@ -93,25 +89,18 @@ def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, Im
     if area < params.MIN_FOREGROUND_PX:
         raise FingerprintError("no_finger", "no finger found in the capture: place the finger flat on the sensor")
     period = ridge_period(norm, mask)
-    enhanced = _enhance_foreground(norm, field.theta, period, mask)
-    if params.SEG_CLARITY > 0:
-        blocks = clean_blocks(blocks & (clarity_blocks(enhanced, norm, b) > params.SEG_CLARITY))
-        mask = pixel_mask(blocks, img.shape)
-        mask[h0:, :] = False
-        mask[:, w0:] = False
-        area = int(mask.sum())
-        if area < params.MIN_FOREGROUND_PX:
-            raise FingerprintError("no_finger", "no clear ridges in the capture: place the finger flat on the sensor")
-    skel = thin(binarize(enhanced, mask))
+    box = _box(mask, int(period))
+    enhanced = gabor_enhance(norm[box], field.theta[box], period)
+    skel = thin(binarize(enhanced, mask[box]))
     cand = detect(skel, period)
-    y, x = cand.yx[:, 0], cand.yx[:, 1]
+    framed = np.pad(mask[box].astype(np.uint8), 1)  # the image edge is an edge of the foreground too
+    border = cv2.distanceTransform(framed, cv2.DIST_L2, 3)[cand.yx[:, 0] + 1, cand.yx[:, 1] + 1]
+    y, x = cand.yx[:, 0] + box[0].start, cand.yx[:, 1] + box[1].start
     ang = directions(cand.vec, field.theta[y, x].astype(np.float64))
-    framed = np.pad(mask.astype(np.uint8), 1)  # the image edge is an edge of the foreground too
-    border = cv2.distanceTransform(framed, cv2.DIST_L2, 3)[y + 1, x + 1]
     coh = field.coherence[y, x]
     keep = ~cand.spurious & (border >= params.BORDER_DIST * period) & (coh >= params.MIN_COHERENCE)
     idx = np.flatnonzero(keep)
-    idx = idx[~facing_breaks(cand.yx[idx], ang[idx], cand.kind[idx], period)]
+    idx = idx[~facing_breaks(cand.yx[idx], ang[idx], cand.kind[idx], period)]  # (crop coordinates suffice)
     idx = idx[~clustered(cand.yx[idx], period)]
     q = minutia_quality(coh[idx], border[idx], period).astype(np.float32)
     quality = image_quality(area, float(field.coherence[mask].mean()), len(idx), q)

@@ -20,7 +20,6 @@ SATURATED_SHARE = 0.85  # share of pixels at 0 or 255 above which the capture is
 BLOCK = 8
 SEG_ENERGY_FRACTION = 0.12  # a block is foreground when its band-pass variance exceeds this share of the 95th pct.
 SEG_MIN_COHERENCE = 0.25  # ... and its gradients agree at least this much
-SEG_CLARITY = 0.0  # ... and the tuned Gabor filter keeps at least this share of its energy (0: no such test)
 SEG_CLOSE_BLOCKS = 2  # morphological closing / opening radius, in blocks
 MIN_FOREGROUND_PX = 6000  # at 500 dpi, about 24 mm^2: less is "no finger"
 

@@ -21,18 +21,6 @@ def block_foreground(energy: np.ndarray, coherence: np.ndarray) -> np.ndarray:
     return clean_blocks((energy > params.SEG_ENERGY_FRACTION * ref) & (coherence > params.SEG_MIN_COHERENCE))
 
 
-def clarity_blocks(enhanced: np.ndarray, norm: np.ndarray, block: int) -> np.ndarray:
-    """Share of each block's (normalized) signal energy that the tuned Gabor filter keeps, relative to the image's
-    clearest blocks (90th percentile): near 1 on clear ridges, low on noise, sensor stripes and smudges, whatever
-    their contrast."""
-    h, w = norm.shape
-    size = (w // block, h // block)
-    kept = cv2.resize(enhanced * enhanced, size, interpolation=cv2.INTER_AREA)
-    total = cv2.resize(norm * norm, size, interpolation=cv2.INTER_AREA)
-    clarity = kept / np.maximum(total, 1e-6)
-    return clarity / max(float(np.percentile(clarity, 90)), 1e-6)
-
-
 def clean_blocks(fg: np.ndarray) -> np.ndarray:
     """Closing, opening, the largest 4-connected component, holes filled."""
     fg = fg.astype(np.uint8)
