@@ -147,3 +147,37 @@ def test_real_postures_pass_the_balanced_threshold(shared_data, tmp_path):
                 best = auth.minutiae.best(cos, templates[i], [templates[j] for j in others], auth.threshold)
                 accepted += best >= auth.threshold
             assert accepted >= 7, (finger, accepted)
+
+
+def test_a_camera_that_repeats_one_picture_is_a_bad_frame_and_the_daemon_keeps_running(tmp_path):
+    from device.app import Daemon
+    from device.demo_vein import write_video
+    from device.sensors.base import BadFrameError
+    from device.sensors.camera import CameraSensor
+
+    still = frame(0, 0)
+    video = write_video(tmp_path / "stuck.avi", [still, still, still, frame(0, 1)], burst=2)
+    with CameraSensor(str(video), burst=2) as cam:
+        cam.capture(timeout_s=5)
+        with pytest.raises(BadFrameError, match="frozen frame"):
+            cam.capture(timeout_s=5)
+    decided: list[np.ndarray] = []
+
+    def decide(image):
+        decided.append(image)
+        from device.pipeline import Decision
+
+        return Decision(False, None, math.nan, 0.5, "no match", 1.0)
+
+    class Recorder:
+        grants: list = []
+
+        def grant(self, *a, **k):
+            self.grants.append(a)
+
+        def close(self):
+            pass
+
+    stats = Daemon(lambda: CameraSensor(str(video), burst=2), decide, Recorder(), poll_s=1).run()
+    assert stats.attempts >= 3 and len(decided) == 2  # the two repeats were faults, not decisions
+    assert any("frozen frame" in a.reason for a in stats.history)

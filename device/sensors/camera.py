@@ -103,6 +103,7 @@ class CameraSensor(Sensor):
         self.sensor_id = f"camera:{source}"
         self._factory = capture_factory
         self._cap: Any = None
+        self._frozen: Any = None  # issue 19: the previous capture, to catch a camera that repeats one picture
 
     def open(self) -> None:
         if self._cap is not None:
@@ -184,7 +185,20 @@ class CameraSensor(Sensor):
                 )
             raise NoFingerError(f"no finger in front of camera {self.source!r} within {timeout_s:.1f} s")
         best = max(candidates, key=sharpness)
+        self._check_frozen(best)
         return Frame(best, self.dpi, self.sensor_id)
+
+    def _check_frozen(self, grey: np.ndarray) -> None:
+        """A capture identical to the previous one: the camera delivers a stale buffer (``BadFrameError``, so the
+        daemon reports it and keeps running; nothing is decided on it). A real finger never gives the same noise."""
+        from device.vein.region import FrozenFrameCheck, RegionError
+
+        if self._frozen is None:
+            self._frozen = FrozenFrameCheck()
+        try:
+            self._frozen.check(grey)
+        except RegionError as exc:
+            raise BadFrameError(f"camera {self.source!r}: {exc}") from exc
 
     def info(self) -> dict[str, object]:
         out: dict[str, object] = {"sensor_id": self.sensor_id, "kind": self.kind, "burst": self.burst}
