@@ -110,6 +110,27 @@ def one_image(app: Any, image: Path | None) -> Any:
     return next(sensor_images(app.config, 1))
 
 
+class _WithDecider:
+    """A decision whose JSON also says which matcher decided, at which threshold and the FMR its card supports."""
+
+    def __init__(self, decision: Any, info: Any) -> None:
+        self._decision, self._info = decision, info
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._decision, name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self._decision.as_dict(), "decided_by": self._info.as_dict()}
+
+
+def with_decider(decision: Any, auth: Any) -> Any:
+    """``decision`` with ``decided_by`` (issue 16) in its JSON when ``auth`` knows what decides.
+
+    Why one helper: verify and identify (single or fusion mode) must report the same field the same way."""
+    info = getattr(auth, "decision_info", None)
+    return decision if info is None else _WithDecider(decision, info)
+
+
 def report_decision(decision: Any, as_json: bool, verbose: bool = False) -> None:
     """Print a decision and exit 0 (accepted) or 1 (rejected), so scripts can test the result.
 

@@ -13,6 +13,7 @@ from device.commands._authcli import (
     decide,
     open_authenticator,
     report_decision,
+    with_decider,
 )
 
 
@@ -34,5 +35,5 @@ def command(app, image: Path | None, vein_image: Path | None, model: Path | None
       biolock identify --image fp.png --vein-image vein.png   # fusion mode
     """
     with open_authenticator(app, model) as auth:
-        decision = decide(app, auth, None, image, vein_image)
+        decision = with_decider(decide(app, auth, None, image, vein_image), auth)
     report_decision(decision, as_json, app.verbose)

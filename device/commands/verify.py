@@ -13,6 +13,7 @@ from device.commands._authcli import (
     decide,
     open_authenticator,
     report_decision,
+    with_decider,
 )
 
 
@@ -38,19 +39,5 @@ def command(app, name: str, image: Path | None, vein_image: Path | None, model: 
       biolock verify alice --image fp.png --vein-image vein.png   # fusion mode
     """
     with open_authenticator(app, model) as auth:
-        decision = decide(app, auth, name, image, vein_image)
-        info = getattr(auth, "decision_info", None)
-    report_decision(decision if info is None else _WithDecider(decision, info), as_json, app.verbose)
-
-
-class _WithDecider:
-    """A decision whose JSON also says which matcher decided, at which threshold and the FMR its card supports."""
-
-    def __init__(self, decision, info) -> None:
-        self._decision, self._info = decision, info
-
-    def __getattr__(self, name: str):
-        return getattr(self._decision, name)
-
-    def as_dict(self) -> dict:
-        return {**self._decision.as_dict(), "decided_by": self._info.as_dict()}
+        decision = with_decider(decide(app, auth, name, image, vein_image), auth)
+    report_decision(decision, as_json, app.verbose)
