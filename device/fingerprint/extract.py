@@ -103,7 +103,7 @@ def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, Im
     idx = idx[~facing_breaks(cand.yx[idx], ang[idx], cand.kind[idx], period)]  # (crop coordinates suffice)
     idx = idx[~clustered(cand.yx[idx], period)]
     q = minutia_quality(coh[idx], border[idx], period).astype(np.float32)
-    quality = image_quality(area, float(field.coherence[mask].mean()), len(idx), q)
+    quality = image_quality(area, float(field.coherence[mask].mean()), len(idx), q, len(cand.kind))
     if len(idx) < params.MIN_MINUTIAE:
         raise FingerprintError("too_few_minutiae", f"only {len(idx)} minutiae found: press the finger flat and "
                                                    "a little longer")
