@@ -138,7 +138,7 @@ def test_select_tests_follows_module_level_imports_only(tmp_path):
 def test_select_tests_on_this_repository_keeps_the_device_tests():
     keep, left = helper.select_tests(REPO)
     assert "tests/test_inference.py" in keep and "tests/test_store.py" in keep and "tests/test_daemon.py" in keep
-    assert "tests/test_arm64_check.py" in keep
+    assert "tests/test_arm64_check.py" in left  # host tooling: never run on the board
     assert all(needs <= helper.TRAIN_ONLY | {"training"} for needs in left.values())
     assert "tests/test_fit.py" in left and "tests/test_synth_fingerprint.py" in left
 
@@ -244,8 +244,10 @@ def test_check_sh_without_space_says_where(tmp_path):
     (fake / "df").write_text("#!/bin/sh\necho 'Filesystem 1024-blocks Used Available Capacity Mounted'\n"
                              "echo '/dev/x 100 99 1048576 99% /'\n")
     (fake / "df").chmod(0o755)
-    (fake / "id").write_text("#!/bin/sh\necho 0\n")  # the space check comes after the root check
+    (fake / "id").write_text("#!/bin/sh\necho 0\n")  # the space check comes after the root and git checks
     (fake / "id").chmod(0o755)
+    (fake / "git").write_text("#!/bin/sh\necho 0123456789abcdef\n")
+    (fake / "git").chmod(0o755)
     import os
 
     env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", BIOLOCK_ARM64_CACHE=str(tmp_path / "cache"))

@@ -397,8 +397,6 @@ step root "$SUITE arm64" build_root || finish
 step prepare "overlay, CA, pip.conf" prepare_run || finish
 step snapshot "git archive HEAD" snapshot || finish
 step wheels "--only-binary=:all: [$EXTRAS]" install_wheels || finish
-step install.sh "deploy/install.sh in the root" install_sh
-step system "user, unit, state dir, udev" system_checks
 step help "biolock --help" in_root biolock --help
 step status "biolock status" in_root biolock status
 step demo "biolock demo" in_root biolock demo
@@ -408,6 +406,9 @@ if [ "$TESTS" != none ]; then
     step fixture-models "built on the host" fixture_models
     step tests "device-side tests" run_tests
 fi
+# last: install.sh changes the root (user, /etc/biolock, venv), which the tests must not see
+step install.sh "deploy/install.sh in the root" install_sh
+step system "user, unit, state dir, udev" system_checks
 for name in status demo bench; do
     [ -f "$RUN/log/$name.log" ] && { echo; echo "--- biolock $name (aarch64):"; tail -n 30 "$RUN/log/$name.log"; }
 done
