@@ -139,7 +139,7 @@ def test_select_tests_on_this_repository_keeps_the_device_tests():
     keep, left = helper.select_tests(REPO)
     assert "tests/test_inference.py" in keep and "tests/test_store.py" in keep and "tests/test_daemon.py" in keep
     assert "tests/test_arm64_check.py" in left  # host tooling: never run on the board
-    assert all(needs <= helper.TRAIN_ONLY | {"training"} for needs in left.values())
+    assert all(needs <= helper.TRAIN_ONLY | {"training", "host"} for needs in left.values())
     assert "tests/test_fit.py" in left and "tests/test_synth_fingerprint.py" in left
 
 
