@@ -361,3 +361,17 @@ def test_op_macs_formulas():
     assert macs.op_macs("DEPTHWISE_CONV_2D", (1, 3, 3, 32), (1, 24, 24, 32)) == 24 * 24 * 32 * 9
     assert macs.op_macs("FULLY_CONNECTED", (128, 576), (1, 128)) == 128 * 576
     assert macs.op_macs("ADD", None, (1, 4, 4, 8)) == 0
+
+
+# --- x86 / aarch64 parity of the models' outputs -------------------------------------------------------------------
+parity = _load("parity")
+
+
+def test_parity_compare_tolerates_one_step_and_names_the_rest():
+    host = {"fingerprint_int8.tflite": [[-4, 2, -19, 1]], "vein_int8.tflite": [[0, 0]]}
+    same = {"fingerprint_int8.tflite": [[-4, 2, -19, 0]], "vein_int8.tflite": [[0, 1]]}
+    assert parity.compare(host, same, 1.0) == []
+    qemu_max = {"fingerprint_int8.tflite": [[-21, 4, 17, -3]], "vein_int8.tflite": [[0, 0]]}  # seen under "max"
+    assert parity.compare(host, qemu_max, 1.0) == [
+        "fingerprint_int8.tflite input 0: outputs differ by up to 36 (tolerance 1)"]
+    assert "different models" in parity.compare(host, {"vein_int8.tflite": [[0, 0]]}, 1.0)[0]

@@ -332,6 +332,19 @@ system_checks() {
     return $ok
 }
 
+# Same numbers as x86: the shipped models' raw outputs for fixed inputs, on the host and in the root (parity.py).
+parity() {
+    local py=${BIOLOCK_HOST_PYTHON:-$REPO/.venv/bin/python}
+    "$py" -c 'import ai_edge_litert' >/dev/null 2>&1 || py=python3
+    if ! "$py" -c 'import ai_edge_litert, numpy' >/dev/null 2>&1; then
+        echo "no host Python with ai-edge-litert ($py; make venv): nothing to compare against"; return 1
+    fi
+    "$py" "$HERE/parity.py" "$MNT/opt/biolock-src/models" > "$RUN/parity-host.json" || return 1
+    cp "$HERE/parity.py" "$MNT/opt/biolock-check/parity.py"
+    in_root python /opt/biolock-check/parity.py /opt/biolock-src/models > "$RUN/parity-board.json" || return 1
+    python3 "$HERE/parity.py" --compare "$RUN/parity-host.json" "$RUN/parity-board.json"
+}
+
 # The tests' fixture models are built with TensorFlow, which the board never has: build them on the host (the
 # developer's .venv, `make venv`) from the snapshot's own tests/models_fixture.py, and hand them to the root through
 # BIOLOCK_TEST_MODEL_CACHE. The .tflite/.onnx files are the same on every architecture; inference runs on aarch64.
@@ -402,6 +415,7 @@ step status "biolock status" in_root biolock status
 step demo "biolock demo" in_root biolock demo
 # fewer repeats than on a board: under emulation the times only show that every stage runs (docs/boards.md)
 step bench "biolock bench (20 runs/stage)" in_root biolock bench --repeat 20 --sizes 100,1000,10000 --no-startup
+step parity "model outputs = x86's" parity
 if [ "$TESTS" != none ]; then
     step fixture-models "built on the host" fixture_models
     step tests "device-side tests" run_tests
