@@ -413,6 +413,11 @@ step wheels "--only-binary=:all: [$EXTRAS]" install_wheels || finish
 step help "biolock --help" in_root biolock --help
 step status "biolock status" in_root biolock status
 step demo "biolock demo" in_root biolock demo
+# the embedding path end to end even where the default decision cannot start (e.g. NBIS absent on this glibc):
+# a separate step, so a failing default demo above still fails the check
+mkdir -p "$MNT/opt/biolock-check" && printf '[matching]\nminutiae = "off"\n' > "$MNT/opt/biolock-check/no-minutiae.toml"
+step demo-embedding "biolock demo, matching.minutiae = off" \
+    in_root biolock --config /opt/biolock-check/no-minutiae.toml demo
 # fewer repeats than on a board: under emulation the times only show that every stage runs (docs/boards.md)
 step bench "biolock bench (20 runs/stage)" in_root biolock bench --repeat 20 --sizes 100,1000,10000 --no-startup
 step parity "model outputs = x86's" parity
@@ -423,7 +428,7 @@ fi
 # last: install.sh changes the root (user, /etc/biolock, venv), which the tests must not see
 step install.sh "deploy/install.sh in the root" install_sh
 step system "user, unit, state dir, udev" system_checks
-for name in status demo bench; do
+for name in status demo demo-embedding bench parity; do
     [ -f "$RUN/log/$name.log" ] && { echo; echo "--- biolock $name (aarch64):"; tail -n 30 "$RUN/log/$name.log"; }
 done
 finish
