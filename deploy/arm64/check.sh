@@ -413,11 +413,13 @@ step wheels "--only-binary=:all: [$EXTRAS]" install_wheels || finish
 step help "biolock --help" in_root biolock --help
 step status "biolock status" in_root biolock status
 step demo "biolock demo" in_root biolock demo
-# the embedding path end to end even where the default decision cannot start (e.g. NBIS absent on this glibc):
-# a separate step, so a failing default demo above still fails the check
-mkdir -p "$MNT/opt/biolock-check" && printf '[matching]\nminutiae = "off"\n' > "$MNT/opt/biolock-check/no-minutiae.toml"
-step demo-embedding "biolock demo, matching.minutiae = off" \
-    in_root biolock --config /opt/biolock-check/no-minutiae.toml demo
+# the embedding path end to end even where the default decision cannot start (e.g. NBIS absent on this glibc): the
+# shipped model card alone, without the fusion card beside it (the demo builds its own configuration); a separate
+# step, so a failing default demo above still fails the check
+mkdir -p "$MNT/opt/biolock-check/embedding-only"
+cp "$MNT"/opt/biolock-src/models/fingerprint{.json,_int8.tflite,.onnx} "$MNT/opt/biolock-check/embedding-only/"
+step demo-embedding "biolock demo, embedding alone" \
+    in_root biolock demo --model /opt/biolock-check/embedding-only/fingerprint.json
 # fewer repeats than on a board: under emulation the times only show that every stage runs (docs/boards.md)
 step bench "biolock bench (20 runs/stage)" in_root biolock bench --repeat 20 --sizes 100,1000,10000 --no-startup
 step parity "model outputs = x86's" parity
