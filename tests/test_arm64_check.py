@@ -375,3 +375,52 @@ def test_parity_compare_tolerates_one_step_and_names_the_rest():
     assert parity.compare(host, qemu_max, 1.0) == [
         "fingerprint_int8.tflite input 0: outputs differ by up to 36 (tolerance 1)"]
     assert "different models" in parity.compare(host, {"vein_int8.tflite": [[0, 0]]}, 1.0)[0]
+
+
+# --- install.sh extras and the NBIS backend's two distributions ----------------------------------------------------
+def test_install_sh_dry_run_takes_the_chosen_extras():
+    r = subprocess.run(["sh", str(REPO / "deploy" / "install.sh"), "--dry-run", "--extras=device,pi"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "extras: device,pi" in r.stdout and f"pip install --quiet {REPO}[device,pi]" in r.stdout
+
+
+class _FakeMinutiae2011:
+    """nbis-python's shape: ISO 19794-2:2011 out, no 2005 writer."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def get(self):
+        return list(range(self.n))
+
+    def to_iso_19794_2_2011(self):
+        return bytes([self.n])
+
+    def compare(self, other):
+        return 100 if other.n == self.n else 3
+
+
+def test_nbis_backend_speaks_nbis_python(monkeypatch):
+    import types
+
+    import numpy as np
+
+    import device.minutiae.nbis_backend as nb
+
+    class Extractor:
+        def extract_minutiae(self, png):
+            return _FakeMinutiae2011(len(png) % 7 + 1)
+
+        def load_iso_19794_2_2011(self, data):
+            return _FakeMinutiae2011(data[0])
+
+    fake = types.SimpleNamespace(Minutiae=_FakeMinutiae2011, NbisExtractorSettings=lambda **kw: kw,
+                                 new_nbis_extractor=lambda settings: Extractor())
+    monkeypatch.setitem(sys.modules, "nbis", fake)
+    monkeypatch.setattr(nb, "installed_distribution", lambda: ("nbis-python", "0.1.21"))
+    m = nb.NbisMatcher()
+    assert m.template_id == "nbis-python@0.1.21/iso19794-2:2011"
+    img = (np.arange(64 * 64) % 251).astype(np.uint8).reshape(64, 64)
+    t = m.extract(img)
+    assert m.compare(t, t) == 100.0
