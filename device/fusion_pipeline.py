@@ -19,6 +19,7 @@ attempt counts when at least one modality was compared with templates (a probe o
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from device.calibration.policy import DecisionInfo
 from device.config import Config
 from device.errors import ConfigError
 from device.fusion import FusionCard, FusionCardError, FusionDecision, fuse_decision, load_fusion_card
@@ -43,6 +45,7 @@ from device.pipeline import (
 )
 from device.store.audit import score_bucket
 
+log = logging.getLogger("biolock.fusion")
 MODALITIES = ("fingerprint", "vein")  # the fusion card's matcher names are the modalities they score
 
 
@@ -74,6 +77,20 @@ def check_card_models(card: FusionCard, model_ids: Mapping[str, str], source: st
                                   "fusion-report --out DIR writes DIR/fusion_card.json) or configure the card's models")
 
 
+def _checked_level(config: Config, card: FusionCard, path: Path, model_ids: Mapping[str, str]) -> DecisionInfo:
+    """The fused level against the card's calibration (refused at start unless allowed, as in single mode).
+
+    Why the fallback is logged here: a decision on one modality alone uses the card's single-matcher thresholds,
+    which its calibration does not measure; the config must name it, and every start says so."""
+    from device.calibration.policy import describe_fusion
+
+    info = describe_fusion(config, card, path, model_ids)
+    if config.matching.fusion_fallback:
+        log.warning("FALLBACK: matching.fusion_fallback = true: with one modality missing, the other decides alone "
+                    "at the fusion card's single-matcher threshold (not covered by its calibration)")
+    return info
+
+
 def _missing_text(missing: Mapping[str, str]) -> str:
     return "; ".join(f"{m} missing: {why}" for m, why in missing.items())
 
@@ -91,6 +108,7 @@ class FusionAuthenticator:
         self.scorers = {m: scorers[m] for m in card.matcher_names}
         self.store, self.card, self.security, self.fallback = store, card, security, fallback
         self.source = source
+        self.decision_info: DecisionInfo | None = None  # set by from_config (device.calibration.policy)
         # an unknown security level fails here, at start, not per attempt
         self.threshold = float(fuse_decision({}, card, security, fallback).threshold)
         self._clock, self._timer = clock, timer
@@ -128,8 +146,10 @@ class FusionAuthenticator:
             store = TemplateStore.open(Path(state_dir), key, lockout_config=config.lockout)
             scorers = {m: Authenticator(e, store, modality=m, security=config.matching.security,
                                         enrol=config.enrol, clock=clock) for m, e in embedders.items()}
-            return cls(scorers, store, card, security=config.matching.security,
+            auth = cls(scorers, store, card, security=config.matching.security,
                        fallback=config.matching.fusion_fallback, source=f"fusion card {path}", clock=clock)
+            auth.decision_info = _checked_level(config, card, path, auth.model_ids)
+            return auth
         except BaseException:
             for e in embedders.values():
                 e.close()

@@ -62,10 +62,13 @@ def card_file(fixture_models, tmp_path_factory) -> Path:  # noqa: F811
 
 
 def fusion_config(fixture_models, card: Path | None, *, fallback: bool = False,  # noqa: F811
-                  **sections) -> Config:
+                  allow_unsupported_level: bool = True, **sections) -> Config:
+    """The fixture card is calibrated on 760 impostor pairs (it supports no level): allowed unless a test checks
+    the refusal (tests/test_decided_by.py)."""
     return Config(device=DeviceConfig(modality="fusion"), enrol=EnrolConfig(captures=3),
                   inference=InferenceConfig(model=fixture_models.int8_card, vein_model=fixture_models.vein_card),
-                  matching=MatchingConfig(fusion_card=card, fusion_fallback=fallback), **sections)
+                  matching=MatchingConfig(fusion_card=card, fusion_fallback=fallback,
+                                          allow_unsupported_level=allow_unsupported_level), **sections)
 
 
 def open_auth(fixture_models, card_file, state: Path, fallback: bool = False) -> FusionAuthenticator:  # noqa: F811
@@ -279,7 +282,7 @@ def test_cli_enrol_verify_and_run_in_fusion_mode(fixture_models, card_file, tmp_
     cfg = tmp_path / "biolock.toml"
     cfg.write_text(f'[device]\nmodality = "fusion"\n[enrol]\ncaptures = 3\n'
                    f'[inference]\nmodel = "{fixture_models.int8_card}"\nvein_model = "{fixture_models.vein_card}"\n'
-                   f'[matching]\nfusion_card = "{card_file}"\n'
+                   f'[matching]\nfusion_card = "{card_file}"\nallow_unsupported_level = true\n'
                    f'[sensor]\ntype = "replay"\npath = "{fp_dir}"\n'
                    f'[sensor_vein]\ntype = "replay"\npath = "{vein_dir}"\nfinger_timeout_s = 0.5\n'
                    '[unlock]\nnone = true\n')
@@ -295,13 +298,14 @@ def test_cli_enrol_verify_and_run_in_fusion_mode(fixture_models, card_file, tmp_
     r = run("enroll", "alice", "--finger", "right-index", *fps, *veins)
     assert r.exit_code == 0 and "enrolled alice (right-index, vein): 3 templates" in r.output, r.output
     r = run("verify", "alice", "--image", str(fp_dir / "0.png"), "--vein-image", str(vein_dir / "0.png"), "--json")
-    assert r.exit_code == 0 and json.loads(r.output)["reason"] == "match (fused)", r.output
+    assert r.exit_code == 0 and json.loads(r.stdout)["reason"] == "match (fused)", r.output
+    assert json.loads(r.stdout)["decided_by"]["matcher"].startswith("fusion ")  # issue 16: what decides
     r = run("verify", "alice", "--image", str(fp_dir / "0.png"))  # no vein file: missing, fallback off
     assert r.exit_code == 1 and "vein missing: no image file given" in r.output, r.output
     r = run("sensor", "test", "--vein", "--count", "1")  # the second sensor can be checked on its own
     assert r.exit_code == 0 and f"opened replay:{vein_dir}" in r.output and "quality" in r.output, r.output
     r = run("status", "--json")
-    info = json.loads(r.output)
+    info = json.loads(r.stdout)
     assert r.exit_code == 0 and info["problems"] == [] and info["fusion"]["card"] == str(card_file), r.output
     assert info["store"]["users"] == 1 and info["vein_model"]["model_id"].startswith("fixture-vein@")
     r = run("run", "--poll", "0.1")

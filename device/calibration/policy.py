@@ -4,7 +4,8 @@ Why at start: a level is a promise about false matches, and only the card's cali
 threshold keeps it. A level the card does not support stops the start with the strongest level it does support,
 unless the configuration says ``matching.allow_unsupported_level = true`` (then every start logs a warning).
 A card without a calibration block (made before calibration existed) is used, and every start says its FMR is
-not measured. ``DecisionInfo`` is what status, the daemon's start log and ``verify --json`` report.
+not measured. ``DecisionInfo`` is what status, the daemon's start log and ``verify/identify --json`` report
+(single modality and fusion mode alike).
 """
 
 from __future__ import annotations
@@ -122,6 +123,22 @@ def describe(config: Any, state_dir: Any, card: Any, check: Any = None) -> Decis
         log.debug("site calibration %s in force: %s threshold %.4f", site.path, level, threshold)
     return decision_info(matcher, card_path, calibration, level, threshold, config.matching.allow_unsupported_level,
                          str(site.path) if site else None)
+
+
+def describe_fusion(config: Any, card: Any, card_path: Any, model_ids: Any = None) -> DecisionInfo:
+    """The DecisionInfo of fusion mode: the fusion card's fused threshold checked against its calibration.
+
+    Why no site file here: ``biolock calibrate`` scores one modality's stored captures, so a site calibration
+    never describes the fused score; the fusion card alone says what the configured level is worth.
+    ``model_ids`` (modality -> model id) names the models in the matcher; without them the modalities are named.
+    ``ConfigError`` when the level is not supported (and not allowed), as for a single modality.
+    """
+    ids = dict(model_ids or {})
+    level = config.matching.security
+    matcher = f"fusion {card.name} ({' + '.join(ids.get(m, m) for m in card.matcher_names)})"
+    threshold = float(card.thresholds.get(LEVEL_KEYS.get(level, ""), float("nan")))
+    return decision_info(matcher, str(card_path), card.calibration, level, threshold,
+                         config.matching.allow_unsupported_level)
 
 
 def configure(auth: Any, config: Any, state_dir: Any) -> DecisionInfo:

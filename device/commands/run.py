@@ -73,12 +73,12 @@ def command(app, model: Path | None, user: str | None, soak: int | None, poll_s:
         auth = Authenticator.from_config(config, app.state_dir, card_path=model)
         logging.getLogger("biolock.daemon").info("deciding with %s at threshold %.4f (%s)", auth.matcher_name,
                                                  auth.threshold, config.matching.security)
-        if auth.decision_info is not None:  # issue 16: the FMR the card supports at this level, every start
-            logging.getLogger("biolock.daemon").info("security: %s", auth.decision_info.summary())
         decide = auth.identify if user is None else (lambda image: auth.verify(user, image))
 
         def sensors():
             return build_sensor(config.sensor)
+    if auth.decision_info is not None:  # issue 16: the FMR the card supports at this level, every start (fusion too)
+        logging.getLogger("biolock.daemon").info("security: %s", auth.decision_info.summary())
     try:
         if not config.unlock.serial.enabled and config.unlock.gpio.backend == "none" and not config.unlock.none:
             raise ConfigError("no lock is configured: set [unlock.serial] enabled = true or [unlock.gpio] backend, "

@@ -118,8 +118,16 @@ def _fusion_info(cfg: Any, current: dict[str, str], problems: list[str]) -> dict
     except BiolockError as exc:
         problems.append(f"fusion: {exc}")
         return None
+    from device.calibration.policy import describe_fusion  # issue 16: what decides, how strongly
+
+    try:
+        info = describe_fusion(cfg, card, path, current)
+        decision: dict[str, Any] = {**info.as_dict(), "summary": info.summary()}
+    except BiolockError as exc:
+        decision = {"problem": str(exc)}
+        problems.append(f"decision: {exc}")
     return {"card": str(path), "rule": card.rule, "weights": dict(card.weights), "threshold": threshold,
-            "fallback": cfg.matching.fusion_fallback}
+            "fallback": cfg.matching.fusion_fallback, "decision": decision}
 
 
 def _minutiae_info(cfg: Any, card: Any) -> dict[str, Any]:
@@ -179,6 +187,8 @@ def command(app, model: Path | None, as_json: bool) -> None:
         weights = ", ".join(f"{k} {v:.2f}" for k, v in f["weights"].items())
         click.echo(f"fusion:     {f['rule']} ({weights}) -> fused threshold {f['threshold']:.4f}, "
                    f"fallback {'on' if f['fallback'] else 'off'}, card {f['card']}")
+        if "summary" in f["decision"]:
+            click.echo(f"decides:    {f['decision']['summary']}")
     for key, line in info.get("backends", {}).items():
         click.echo(f"{key + ':':<12}{line}")
     s = info["store"]
