@@ -325,6 +325,9 @@ class Authenticator:
                                 start, stages)
         if self.minutiae is not None:
             galleries = self._galleries(stages)
+            if name in galleries.embedding.users and name in self.stale_users():  # e.g. NBIS templates (issue 15)
+                return self._finish("verify", name, name, math.nan, "needs re-enrolment: enrolled with another "
+                                    "minutiae matcher", False, True, start, stages)
             if name in galleries.embedding.users:
                 score, threshold = self._user_score(name, vector, probe, galleries, stages)
                 ok = accept(score, threshold)
@@ -387,8 +390,14 @@ class Authenticator:
         return self._identified(user, score, "match" if ok else "no match", ok, start, stages, threshold)
 
     def stale_users(self) -> list[str]:
-        """Users whose templates belong to another model: listed for re-enrolment, never matched."""
-        return list(self.store.stale_users({self.modality: self.model_id}))
+        """Users whose templates belong to another model: listed for re-enrolment, never matched.
+
+        With minutiae on, minutiae templates of another backend (e.g. NBIS ISO records once biolock's own matcher
+        decides) count too: another extractor's minutiae cannot be turned into ours faithfully."""
+        current = {self.modality: self.model_id}
+        if self.minutiae is not None:
+            current[self.minutiae.store_modality] = self.minutiae.matcher.template_id
+        return list(self.store.stale_users(current))
 
     # --- enrolment ------------------------------------------------------------------------------------------
 

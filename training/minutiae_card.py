@@ -132,7 +132,7 @@ def fit_card(fit: ScoredSet, models: dict[str, str], embedding_weight: float | N
 
     names = ["fingerprint", "minutiae"]
     best = None
-    for method in ("tanh", "zscore"):
+    for method in ("tanh", "zscore") if embedding_weight is None else ("zscore",):  # fixed weights: plain z-score
         norms = {n: fit_normalizer(method, fit.genuine[n], fit.impostor[n]) for n in names}
         ng = np.stack([norms[n](fit.genuine[n]) for n in names], axis=1)
         ni = np.stack([norms[n](fit.impostor[n]) for n in names], axis=1)
