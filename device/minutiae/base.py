@@ -21,7 +21,8 @@ from device.errors import BiolockError
 MINUTIAE_MODALITY = "fingerprint-minutiae"  # the store's modality name for minutiae templates
 TEMPLATE_BYTES = 2047  # the longest template the store keeps (a 2,048-value vector)
 BACKENDS = {"biolock": "device.minutiae.biolock_backend", "nbis": "device.minutiae.nbis_backend",
-            "vein-lines": "device.vein.backend"}  # vein: the line matcher (device.vein), same interface
+            "vein-lines": "device.vein.backend",  # vein: the line matcher (device.vein), same interface
+            "partial": "device.minutiae.partial_backend"}  # small sensors: keypoints on the ridge image
 
 
 class MinutiaeError(BiolockError):
