@@ -21,6 +21,7 @@ def test_bench_json_has_every_stage_and_the_process_numbers(fixture_models, tmp_
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
     assert STAGES <= set(report["stages"])
+    assert {"fp_extract", "fp_compare", "fp_extract_compare", "fp_identify_1000x5_cold"} <= set(report["stages"])
     for name, s in report["stages"].items():
         assert s["n"] >= 1 and 0 < s["median_ms"] <= s["p95_ms"] * 1.0001, name
     assert report["verify_accepted"] is True
