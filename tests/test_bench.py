@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 from models_fixture import fixture_models  # noqa: F401 - fixture
 
 from device.cli import main
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
 
 STAGES = {"decode", "preprocess", "quality", "embed_int8_1t", "embed_int8_2t", "embed_float_1t", "embed_float_2t",
           "match_1to1", "identify_100", "identify_1000", "store_read_user", "store_open_gallery_1000",
@@ -29,6 +32,10 @@ def test_bench_json_has_every_stage_and_the_process_numbers(fixture_models, tmp_
     assert report["model_bytes"] == (fixture_models.int8_card.parent / "fixture_int8.tflite").stat().st_size
     assert report["startup_detail"]["tensorflow"] is False and report["startup_detail"]["accepted"] is True
     assert report["rss_mb"] > 10 and report["startup_s"] > 0
+    # the fixture model has no minutiae card beside it: the configured decision is the embedding alone (issue 16)
+    assert report["decision"]["matcher"] == report["model"] and report["decision"]["second_matcher"] is False
+    assert {"decision_verify_1t", "decision_to_decision_1t", "decision.embed"} <= set(report["stages"])
+    assert "decision.minutiae" not in report["stages"] and report["decision"]["accepted"] is True
 
 
 def test_bench_table_and_missing_model(fixture_models):  # noqa: F811
@@ -55,3 +62,30 @@ def test_bench_a_vein_card_with_an_image(fixture_models, tmp_path):  # noqa: F81
     assert report["startup_detail"]["accepted"] is True and "quality" not in report["stages"]
     result = CliRunner().invoke(main, ["bench", "--model", str(fixture_models.vein_card), "--repeat", "1"])
     assert result.exit_code == 2 and "--image" in result.output  # the synthetic bench image is a fingerprint
+
+
+def test_bench_times_the_decision_the_shipped_models_make(tmp_path):
+    """Issue 16: the decision_* rows time the configured decision, second matcher and fusion included."""
+    import cv2
+
+    from training.synth.dataset import identity_seed
+    from training.synth.vein import render_impression
+    from training.synth.vein_frame import render_frame
+
+    ident = identity_seed(21, 0, "vein")
+    frame = tmp_path / "vein.png"
+    cv2.imwrite(str(frame), render_frame(render_impression(ident, 0, "roi"), "normal", seed=ident))
+    for extra, second in (([], "biolock-mcc"), (["--model", str(MODELS / "vein.json"), "--image", str(frame)],
+                                                "vein-lines")):
+        result = CliRunner().invoke(main, ["bench", *extra, "--repeat", "2", "--sizes", "100", "--no-startup",
+                                           "--json"])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout[result.stdout.index("{"):])
+        decision, stages = report["decision"], report["stages"]
+        assert decision["second_matcher"] is True and f"+ {second}" in decision["matcher"], decision
+        assert decision["accepted"] is True and decision["threads"] == 1, decision
+        for row in ("decision_verify_1t", "decision_to_decision_1t", "decision.preprocess", "decision.embed",
+                    "decision.minutiae", "decision.match"):
+            assert stages[row]["n"] >= 1 and 0 < stages[row]["median_ms"] <= stages[row]["p95_ms"] * 1.0001, row
+        # the whole decision costs at least its embedding and its second matcher's extraction
+        assert stages["decision_to_decision_1t"]["median_ms"] >= stages["decision.minutiae"]["median_ms"]

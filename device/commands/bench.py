@@ -94,7 +94,8 @@ def _print_renderer() -> Callable[[int, int], Any]:
 
 
 def run_bench(card_path: Path, float_card: Path | None, repeat: int, sizes: list[int], image: Any,
-              startup: bool = True) -> dict[str, Any]:
+              startup: bool = True, config: Any = None) -> dict[str, Any]:
+    """Every stage's timings; with ``config``, also the verify decision that configuration makes (issue 16)."""
     import cv2
     import numpy as np
 
@@ -181,6 +182,13 @@ def run_bench(card_path: Path, float_card: Path | None, repeat: int, sizes: list
                 result.update(startup_s=wall, rss_mb=sub["rss_mb"], startup_detail=sub)
             else:
                 result["startup_error"] = out.stderr.strip().splitlines()[-1:] or ["failed"]
+    if config is not None:  # last: building the configured decision applies its one-thread budget process-wide
+        from device.bench_decision import decision_rows
+        from device.inference.threads import limit_runtime_threads
+
+        rows, result["decision"] = decision_rows(config, card.path, image, repeat, timed)
+        stages.update(rows)
+        limit_runtime_threads(config.inference.num_threads)
     import os
 
     result["machine"] = {"cpus": os.cpu_count(), "platform": sys.platform, "python": sys.version.split()[0],
@@ -200,6 +208,13 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append(f"{name:<26}{s['median_ms']:>11.3f}{s['p95_ms']:>10.3f}{cpu_txt:>9}{s['n']:>7}  {mark}")
     lines.append("-" * 71)
     lines.append(f"template size (sealed): {r.get('template_bytes', 'n/a')} bytes")
+    dec = r.get("decision")
+    if dec and "error" in dec:
+        lines.append(f"decision rows missing: {dec['error']}")
+    elif dec:
+        lines.append(f"decision_* rows: the device's verify ({dec['matcher']} at {dec['level']}, threshold "
+                     f"{dec['threshold']:.4f}, 1 thread; {'accepted' if dec['accepted'] else 'REJECTED'}: "
+                     f"{dec['reason']}); verify_e2e: the embedding alone")
     if "startup_s" in r:
         ok = lambda v, t: "ok" if v < t else "MISSED"  # noqa: E731
         lines.append(f"process RSS after first decision: {r['rss_mb']:.1f} MB (< 120 MB {ok(r['rss_mb'], 120)})")
@@ -228,6 +243,9 @@ def format_table(r: dict[str, Any]) -> str:
 def command(app, model: Path | None, float_model: Path | None, image: Path | None, repeat: int, sizes: str,
             no_startup: bool, as_json: bool) -> None:
     """Time every stage of the device path: decode, preprocess, quality, embed, match, identify, store, verify.
+
+    The decision_* rows time the verify decision the configuration resolves to (fingerprint: the embedding fused
+    with the minutiae matcher; vein: with the line matcher) end to end on one thread, with its stages.
 
     Uses synthetic data and a temporary store (the board's real store is never touched). Without a shipped
     model, pass --model CARD (a card from `biolock train export`).
@@ -260,5 +278,5 @@ def command(app, model: Path | None, float_model: Path | None, image: Path | Non
         frame = read_image(image)
     else:
         frame = synthetic_finger(1, 0)
-    result = run_bench(card.path, float_model, repeat, n_sizes, frame, startup=not no_startup)
+    result = run_bench(card.path, float_model, repeat, n_sizes, frame, startup=not no_startup, config=app.config)
     click.echo(json.dumps(result, indent=2) if as_json else format_table(result))
