@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from device.calibration.policy import DecisionInfo
+from device.calibration.policy import DecisionInfo, describe_fusion
 from device.config import Config
 from device.errors import ConfigError
 from device.fusion import FusionCard, FusionCardError, FusionDecision, fuse_decision, load_fusion_card
@@ -82,8 +82,6 @@ def _checked_level(config: Config, card: FusionCard, path: Path, model_ids: Mapp
 
     Why the fallback is logged here: a decision on one modality alone uses the card's single-matcher thresholds,
     which its calibration does not measure; the config must name it, and every start says so."""
-    from device.calibration.policy import describe_fusion
-
     info = describe_fusion(config, card, path, model_ids)
     if config.matching.fusion_fallback:
         log.warning("FALLBACK: matching.fusion_fallback = true: with one modality missing, the other decides alone "

@@ -80,6 +80,9 @@ def test_fusion_refuses_a_level_its_card_does_not_support(fixture_models, card_f
         assert info.override and info.supported is False and info.level == "balanced"
         assert info.threshold == pytest.approx(auth.threshold)  # the fused threshold that decides
     assert any("NOT supported" in r.getMessage() for r in caplog.records)  # logged on every start
+    with pytest.raises(ConfigError, match="supports no level: .*biolock train fusion-report"):  # 760 impostors
+        FusionAuthenticator.from_config(fusion_config(fixture_models, card_file, allow_unsupported_level=False),
+                                        tmp_path / "s")
     cfg = fusion_config(fixture_models, card, allow_unsupported_level=False)
     cfg = dataclasses.replace(cfg, matching=dataclasses.replace(cfg.matching, security="convenient"))
     with FusionAuthenticator.from_config(cfg, tmp_path / "s") as auth:

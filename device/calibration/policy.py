@@ -58,8 +58,10 @@ class DecisionInfo:
 
 
 def decision_info(matcher: str, card_path: str, calibration: Any, level: str, threshold: float,
-                  allow_unsupported: bool = False, site: str | None = None) -> DecisionInfo:
-    """Check ``level`` against ``calibration``; ``ConfigError`` naming the strongest supported level if it fails."""
+                  allow_unsupported: bool = False, site: str | None = None,
+                  recalibrate: str = "biolock calibrate") -> DecisionInfo:
+    """Check ``level`` against ``calibration``; ``ConfigError`` naming the strongest supported level if it fails
+    (``recalibrate``: how to show a level when the card supports none)."""
     if level not in LEVEL_KEYS:
         raise ConfigError(f"security level {level!r} is not one of {', '.join(LEVEL_KEYS)}")
     claim = CLAIMS[LEVEL_KEYS[level]]
@@ -73,7 +75,7 @@ def decision_info(matcher: str, card_path: str, calibration: Any, level: str, th
                         lv.impostor_pairs, lv.sets, strongest, not lv.supported, site)
     if not lv.supported and not allow_unsupported:
         best = (f"the strongest level it supports is {strongest!r}: set matching.security = {strongest!r}"
-                if strongest else "it supports no level: calibrate it on more impostors (biolock calibrate)")
+                if strongest else f"it supports no level: calibrate it on more impostors ({recalibrate})")
         raise ConfigError(
             f"security level {level!r} is not supported by {card_path}: its 95 % FMR bound {lv.fmr_upper95:.2g} "
             f"on {lv.impostor_pairs:,} impostor pairs is above the claim {claim:g}; {best}, or set "
@@ -138,7 +140,8 @@ def describe_fusion(config: Any, card: Any, card_path: Any, model_ids: Any = Non
     matcher = f"fusion {card.name} ({' + '.join(ids.get(m, m) for m in card.matcher_names)})"
     threshold = float(card.thresholds.get(LEVEL_KEYS.get(level, ""), float("nan")))
     return decision_info(matcher, str(card_path), card.calibration, level, threshold,
-                         config.matching.allow_unsupported_level)
+                         config.matching.allow_unsupported_level,
+                         recalibrate="build the fusion card on more identities: biolock train fusion-report")
 
 
 def configure(auth: Any, config: Any, state_dir: Any) -> DecisionInfo:
