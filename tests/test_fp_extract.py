@@ -77,6 +77,14 @@ def test_coordinates_are_in_the_input_pixels_at_another_resolution():
     assert all(i >= 0 for i in _match(m, truth, tol=0.7 * 18.0))
 
 
+def test_a_resolution_near_500_dpi_is_used_as_it_is():
+    """Within RESAMPLE_TOLERANCE the pixels are not resampled (it cost EER on FVC2002 DB2_B, 569 dpi); the minutiae
+    still carry the sensor's dpi so a matcher can scale distances."""
+    grey, _ = phase_print()
+    a, b = extract_minutiae(grey, dpi=500), extract_minutiae(grey, dpi=560)
+    assert b.dpi == 560 and np.array_equal(a.xy, b.xy) and np.array_equal(a.angle, b.angle)
+
+
 @pytest.mark.parametrize("degrees", [0, 30, 60, 90, 135])
 def test_orientation_of_a_sinusoid(degrees):
     """Ridges cos(w (x cos a + y sin a)) run at a + 90 degrees (image angles, modulo 180)."""

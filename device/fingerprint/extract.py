@@ -1,6 +1,6 @@
 """``extract_minutiae``: a grey fingerprint capture to ``Minutiae``, one stage per module.
 
-    checks -> scale to 500 dpi -> normalize -> orientation -> segment -> frequency -> enhance -> binarize/thin
+    checks -> scale to ~500 dpi -> normalize -> orientation -> segment -> frequency -> enhance -> binarize/thin
            -> detect + clean minutiae -> quality
 
 Fail closed: a capture that is blank, saturated, shows no finger or gives too few minutiae raises
@@ -72,7 +72,9 @@ def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, Im
     if not 250 <= dpi <= 2000:
         raise FingerprintError("bad_image", f"unsupported sensor resolution {dpi} dpi (250-2000)")
     scale = params.WORK_DPI / dpi
-    if abs(scale - 1.0) > 0.01:
+    if abs(scale - 1.0) <= params.RESAMPLE_TOLERANCE:
+        scale = 1.0  # close enough: pixel constants hold, the period estimate absorbs the rest
+    else:
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
     h0, w0 = img.shape
     b = params.BLOCK

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 # --- Extraction -----------------------------------------------------------------------------------------------
 WORK_DPI = 500
+# Within this relative distance of WORK_DPI the image is used as it is: the ridge-period estimate absorbs the
+# difference and resampling costs detail (FVC2002 DB2_B, 569 dpi: MCC EER 1.78 % resampled, 0.70 % native).
+RESAMPLE_TOLERANCE = 0.15
 DEFAULT_PERIOD = 9.0  # px: mean inter-ridge distance of adult fingers at 500 dpi (about 0.46 mm)
 PERIOD_RANGE = (6.5, 13.0)  # px: a global period estimate outside this is not trusted (DEFAULT_PERIOD is used)
 
