@@ -64,6 +64,16 @@ class FusedDecision(Decision):
         return d
 
 
+def _vein_lines(embedder: Any) -> Any:
+    """The vein line check when a card fitted for this vein model sits beside it (``<model>_lines.json``): the vein
+    model then sees the finger region of a whole frame, not the housing, and a frame without one is refused with
+    its reason (issue 19). The fused decision here still uses the vein cosine only; absent card: None."""
+    from device.vein.setup import default_card_path, load_vein_check
+
+    path = default_card_path(embedder.card.path)
+    return load_vein_check(path, embedder.model_id) if path.is_file() else None
+
+
 def check_card_models(card: FusionCard, model_ids: Mapping[str, str], source: str) -> None:
     """Each matcher must score its own modality with the configured model (when the card names one)."""
     for spec in card.matchers:
@@ -143,7 +153,9 @@ class FusionAuthenticator:
                 embedders[m] = build_embedder(config.inference, chosen[m], modality=m, state_dir=state_dir)
             store = TemplateStore.open(Path(state_dir), key, lockout_config=config.lockout)
             scorers = {m: Authenticator(e, store, modality=m, security=config.matching.security,
-                                        enrol=config.enrol, clock=clock) for m, e in embedders.items()}
+                                        enrol=config.enrol, clock=clock,
+                                        minutiae=_vein_lines(e) if m == "vein" else None)
+                       for m, e in embedders.items()}
             auth = cls(scorers, store, card, security=config.matching.security,
                        fallback=config.matching.fusion_fallback, source=f"fusion card {path}", clock=clock)
             auth.decision_info = _checked_level(config, card, path, auth.model_ids)

@@ -181,3 +181,34 @@ def test_a_camera_that_repeats_one_picture_is_a_bad_frame_and_the_daemon_keeps_r
     stats = Daemon(lambda: CameraSensor(str(video), burst=2), decide, Recorder(), poll_s=1).run()
     assert stats.attempts >= 3 and len(decided) == 2  # the two repeats were faults, not decisions
     assert any("frozen frame" in a.reason for a in stats.history)
+
+
+def test_fusion_mode_gives_the_vein_model_the_region(tmp_path):
+    from device.config import MatchingConfig as M
+    from device.fusion_pipeline import FusionAuthenticator
+    from device.inference import build_embedder
+    from device.preprocess import preprocess
+    from models import default_card
+    from training.fusion.card_builder import write_card
+    from training.synth.fingerprint import render_impression as render_print
+
+    fp_card = default_card("fingerprint")
+    images = {"fingerprint": lambda i, k: render_print(identity_seed(2, i, "fingerprint"), k, "r307"),
+              "vein": lambda i, k: render_impression(identity_seed(2, i, "vein"), k, "roi")}
+    embeddings, models = {}, {}
+    for m, card in (("fingerprint", fp_card), ("vein", VEIN_CARD)):
+        with build_embedder(InferenceConfig(), card, modality=m) as e:
+            models[m] = e.model_id
+            embeddings[m] = np.stack([e.embed(preprocess(images[m](i, k), m, e.card.input_size,
+                                                         e.card.preprocessing).image)
+                                      for i in range(4) for k in range(3)])
+    card = write_card(tmp_path / "fusion.json", embeddings, models, [str(i) for i in range(4) for _ in range(3)],
+                      "weighted_sum/tanh", "test")
+    config = Config(device=DeviceConfig(modality="fusion"), enrol=EnrolConfig(captures=3),
+                    inference=InferenceConfig(model=fp_card, vein_model=VEIN_CARD),
+                    matching=M(fusion_card=card, allow_unsupported_level=True))
+    with FusionAuthenticator.from_config(config, tmp_path / "state") as auth:
+        vein = auth.scorers["vein"]
+        assert vein.minutiae is not None and vein.minutiae.store_modality == STORE_MODALITY
+        d = auth.identify({"fingerprint": None, "vein": np.zeros((240, 320), np.uint8)})
+        assert not d.accepted and "black frame" in d.reason
