@@ -90,3 +90,19 @@ def test_batched_scores_equal_the_device_comparison(maps):
     s = score_matrix(q, MARGIN)
     direct = np.array([[compare(q[a], q[b]) for b in range(len(q))] for a in range(len(q))])
     assert np.abs(s - direct).max() < 1e-4
+
+
+def test_eval_pairs_switch_to_the_batched_scores_without_changing_them(maps, monkeypatch):
+    from device.vein import backend
+    from device.vein.backend import LineMatcher
+
+    templates = [template.encode(m) for m in maps] + [None]
+    pairs = np.array([(a, b) for a in range(len(templates)) for b in range(a + 1, len(templates))])
+    slow = LineMatcher().compare_pairs(templates, pairs)
+    monkeypatch.setattr(backend, "BULK_AFTER", 10)
+    m = LineMatcher()
+    first = m.compare_pairs(templates, pairs[:5])  # under the limit: per pair
+    rest = m.compare_pairs(list(templates), pairs[5:])  # a new list of the same templates: batched from here
+    assert m._bulk[2] is not None
+    assert np.abs(np.concatenate([first, rest]) - slow).max() < 1e-4
+    assert (slow[pairs[:, 1] == len(templates) - 1] == 0).all()  # a missing template scores 0

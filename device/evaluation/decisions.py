@@ -264,7 +264,9 @@ class FusedDecision:
 
     def compare(self, templates: Sequence[tuple[np.ndarray, bytes]], pairs: np.ndarray) -> np.ndarray:
         cos = _cosines(_matrix([None if t is None else t[0] for t in templates]), pairs)
-        mnt = _minutiae_scores(self.check.matcher, [None if t is None else t[1] for t in templates], pairs)
+        second = [None if t is None else t[1] for t in templates]
+        bulk = getattr(self.check.matcher, "compare_pairs", None)  # vein lines: all pairs by FFT (issue 19)
+        mnt = bulk(second, pairs) if bulk is not None else _minutiae_scores(self.check.matcher, second, pairs)
         return np.asarray(self.check.fused(cos, mnt), dtype=np.float64)
 
     def close(self) -> None:
