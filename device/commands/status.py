@@ -172,8 +172,9 @@ def command(app, model: Path | None, as_json: bool) -> None:
         click.echo(f"security:   {info['security']} -> threshold {m['threshold']:.3f}")
         mn = m.get("minutiae")
         if mn and mn["in_use"]:
-            click.echo(f"minutiae:   {mn['backend']} fused with the model ({mn['card']}) -> fused threshold "
-                       f"{mn['threshold']:.4f}")
+            how = ("decides alone, the model shortlists" if not mn.get("weights", {}).get("fingerprint", 1.0)
+                   else "fused with the model")  # issue 15: the shipped card gives the embedding weight 0
+            click.echo(f"minutiae:   {mn['backend']} {how} ({mn['card']}) -> threshold {mn['threshold']:.4f}")
         elif mn:
             click.echo(f"minutiae:   off ({mn.get('why_not') or mn.get('problem')})")
         dec = m.get("decision")
