@@ -37,6 +37,8 @@ SCALE_RANGE = (0.85, 1.18)  # one sensor, one dpi: a fitted scale outside this i
 MIN_KEYPOINTS = 12  # fewer corners than this: the touch shows too little ridge structure to decide
 _HEAD = struct.Struct("<4sBHB")  # magic, version, count, descriptor bytes
 _POINT = np.dtype([("x", "<u2"), ("y", "<u2"), ("angle", "u1")])
+KEYPOINT_BYTES = _POINT.itemsize + DESC_BYTES  # 21: what one keypoint costs in a template
+ENCODE_OVERHEAD = _HEAD.size + 4  # header and CRC32
 
 
 class PartialTemplateError(MinutiaeError):
@@ -64,28 +66,39 @@ def keypoints(ridge: RidgeImage, n: int = N_KEYPOINTS) -> Keypoints:
     kps, desc = orb.detectAndCompute(ridge.image, inner)
     if desc is None or not kps:
         return Keypoints(np.zeros((0, 2), np.float32), np.zeros(0, np.float32), np.zeros((0, DESC_BYTES), np.uint8))
-    xy = np.array([k.pt for k in kps], np.float32)
-    angle = np.array([k.angle for k in kps], np.float32)
-    return Keypoints(xy, angle, np.ascontiguousarray(desc[:, :DESC_BYTES]))
+    order = np.argsort([-k.response for k in kps], kind="stable")  # strongest first: a budget keeps the head
+    xy = np.array([k.pt for k in kps], np.float32)[order]
+    angle = np.array([k.angle for k in kps], np.float32)[order]
+    return Keypoints(xy, angle, np.ascontiguousarray(desc[order, :DESC_BYTES]))
+
+
+def strongest(kp: Keypoints, n: int) -> Keypoints:
+    """The first ``n`` keypoints (``keypoints`` orders them strongest first): how a byte budget is met."""
+    return Keypoints(kp.xy[:n], kp.angle[:n], kp.desc[:n])
 
 
 def match_count(a: Keypoints, b: Keypoints) -> int:
     """Matches of ``a`` and ``b`` consistent with one rotation + translation (0 when none is found)."""
+    return match_motion(a, b)[0]
+
+
+def match_motion(a: Keypoints, b: Keypoints) -> tuple[int, np.ndarray | None]:
+    """(consistent matches, 2x3 motion taking ``a``'s pixels to ``b``'s) or (0, None) when none is found."""
     if len(a) < 3 or len(b) < 3:
-        return 0
+        return 0, None
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(a.desc, b.desc)
     ia = np.array([m.queryIdx for m in pairs if m.distance < MAX_HAMMING], np.int64)
     ib = np.array([m.trainIdx for m in pairs if m.distance < MAX_HAMMING], np.int64)
     if ia.size < 3:
-        return 0
+        return 0, None
     motion, inliers = cv2.estimateAffinePartial2D(a.xy[ia], b.xy[ib], method=cv2.RANSAC,
                                                   ransacReprojThreshold=RANSAC_PX, maxIters=1000, confidence=0.995)
     if motion is None:
-        return 0
+        return 0, None
     scale = float(np.hypot(motion[0, 0], motion[1, 0]))
     if not SCALE_RANGE[0] < scale < SCALE_RANGE[1]:
-        return 0
-    return int(inliers.sum())
+        return 0, None
+    return int(inliers.sum()), motion
 
 
 def encode(kp: Keypoints) -> bytes:
