@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes.util
 import glob
 import importlib
+import importlib.util
 import os
 import re
 from collections.abc import Callable
@@ -73,13 +74,21 @@ def inference_backend(kind: str, num_threads: int, *, importer: Importer = impor
 GPIOZERO_ORDER = (("lgpio", "lgpio"), ("rpigpio", "RPi.GPIO"), ("pigpio", "pigpio"))
 
 
+def _find_spec(name: str) -> Any | None:
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+
+
 def gpio_backend(backend: str, chip: str, *, importer: Importer = importlib.import_module,
                  version: Callable[[str], str | None] = _version, environ: dict[str, str] | None = None,
-                 chips: list[str] | None = None) -> str:
+                 chips: list[str] | None = None, find_spec: Callable[[str], Any | None] = _find_spec) -> str:
     """One line: the configured GPIO backend and the library / pin factory / chip it would use."""
     env = os.environ if environ is None else environ
     if backend == "none":
-        have = [n for n, mod in (("gpiod", "gpiod"), ("lgpio", "lgpio")) if _try_import(mod, importer) is not None]
+        # found, not imported: importing lgpio creates its notification pipe in the working directory
+        have = [n for n in ("gpiod", "lgpio") if find_spec(n) is not None]
         return f"none (unlock.gpio.backend = none){'; installed: ' + ', '.join(have) if have else ''}"
     if backend == "gpiozero":
         if _try_import("gpiozero", importer) is None:
