@@ -33,6 +33,7 @@ N_KEYPOINTS = 400  # strongest FAST corners kept per capture (fewer lose genuine
 DESC_BYTES = 16  # of ORB's 32: EER 18.5 % vs 17.7 % on PolyU 128x128, half the template
 MAX_HAMMING = 40  # bits (of 128): a descriptor match farther than this is noise
 RANSAC_PX = 6.0  # px at 500 dpi: about 2/3 of a ridge period
+RANSAC_ITERS = 3000  # PolyU whole: EER 1.09 % vs 1.46 % with 1,000 (fewer missed genuine motions), +0.5 ms
 SCALE_RANGE = (0.85, 1.18)  # one sensor, one dpi: a fitted scale outside this is a chance alignment
 MIN_KEYPOINTS = 12  # fewer corners than this: the touch shows too little ridge structure to decide
 _HEAD = struct.Struct("<4sBHB")  # magic, version, count, descriptor bytes
@@ -92,7 +93,8 @@ def match_motion(a: Keypoints, b: Keypoints) -> tuple[int, np.ndarray | None]:
     if ia.size < 3:
         return 0, None
     motion, inliers = cv2.estimateAffinePartial2D(a.xy[ia], b.xy[ib], method=cv2.RANSAC,
-                                                  ransacReprojThreshold=RANSAC_PX, maxIters=1000, confidence=0.995)
+                                                  ransacReprojThreshold=RANSAC_PX, maxIters=RANSAC_ITERS,
+                                                  confidence=0.999)
     if motion is None:
         return 0, None
     scale = float(np.hypot(motion[0, 0], motion[1, 0]))
