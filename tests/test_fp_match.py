@@ -115,7 +115,7 @@ def test_a_turned_shifted_jittered_copy_matches_and_other_sets_do_not():
     genuine = [compare_minutiae(base, moved(base, t, s, 2.0, k, 6))
                for k, (t, s) in enumerate([(0.0, (0, 0)), (0.5, (20, -15)), (-1.0, (-30, 10)), (1.3, (5, 5))])]
     impostor = [compare_minutiae(base, random_minutiae(100 + k)) for k in range(12)]
-    assert min(genuine) > 0.4, genuine
+    assert min(genuine) > 0.3, genuine
     assert max(impostor) < 0.5 * min(genuine), (impostor, genuine)
     assert compare_minutiae(base, Minutiae.empty(base.shape)) == 0.0
     # by design (MCC's angle gate): a finger turned more than a right angle on the sensor is another finger
@@ -248,3 +248,15 @@ def test_iso_records_from_our_extractor_export_read_back():
     back = from_iso19794_2(to_iso19794_2(m))
     assert len(back) == 30 and np.abs(back.xy - m.xy).max() <= 0.5 and np.array_equal(back.kind, m.kind)
     assert np.abs((back.angle - m.angle + np.pi) % (2 * np.pi) - np.pi).max() <= np.pi / 128
+
+
+def test_one_placement_explains_a_moved_copy_and_not_another_print():
+    from device.fingerprint import consolidate, mcc
+
+    base = random_minutiae(50)
+    copy = moved(base, 0.4, (15, -10), 1.0, 5, 0)
+    a, b, c = mcc.cylinders(base), mcc.cylinders(copy), mcc.cylinders(random_minutiae(51))
+    anchors = np.arange(3)
+    assert consolidate.aligned_count(a, b, anchors, anchors) >= 0.9 * len(a)  # same order: minutia i is i
+    far = consolidate.aligned_count(a, c, anchors, anchors)
+    assert far <= 0.25 * len(a), far

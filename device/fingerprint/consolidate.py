@@ -8,8 +8,11 @@ with it for a few rounds; impostor candidates support each other little, so thei
 
 Steps: take the ``n_r`` best local similarities (at most one per minutia of either print, greedy on a sorted
 list of a few times that many), relax them ``ROUNDS`` times, keep the ``n_p`` pairs that gained the most, and
-score the mean of their relaxed similarities. ``n_p`` grows with the smaller print's minutiae (few minutiae:
-few pairs asked for).
+take the mean of their relaxed similarities. ``n_p`` grows with the smaller print's minutiae (few minutiae: few
+pairs asked for). Then a global check: the placements (turn + shift) of the ``ANCHORS`` best of those pairs are
+tried on the whole print, and the score is multiplied by the share of both prints the best one explains
+(``aligned / sqrt(nA * nB)``). Measured on the six FVC sets (biolock eval, every cross-identity pair): mean EER
+2.92 -> 2.58 %, FNMR at FMR 1e-3 10.1 -> 9.8 % (docs/fingerprint.md).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ MU_1, TAU_1 = 5.0, -8.0 / 5.0  # distance disagreement (500 dpi pixels)
 MU_2, TAU_2 = np.pi / 12.0, -30.0  # turn disagreement
 MU_3, TAU_3 = np.pi / 12.0, -30.0  # disagreement of the joining line's direction
 MIN_NP, MAX_NP = 4, 12
+ALIGN_DIST, ALIGN_TURN = 10.0, np.pi / 12  # a minutia placed this close (500 dpi px) and turned this little matches
+ANCHORS = 4  # placements tried: those of the consolidated pairs that gained most in relaxation
 MU_P, TAU_P = 20.0, 2.0 / 5.0
 
 
@@ -96,4 +101,27 @@ def score(a: Cylinders, b: Cylinders, sim: np.ndarray) -> float:
     n_p = pairs_wanted(a.total, b.total)
     gain = lam / np.maximum(lam0, 1e-9)
     chosen = np.argsort(-gain, kind="stable")[:n_p]
-    return float(lam[chosen].sum() / n_p)
+    aligned = aligned_count(a, b, ra[chosen[:ANCHORS]], cb[chosen[:ANCHORS]])
+    return float(lam[chosen].sum() / n_p) * aligned / float(np.sqrt(len(a) * len(b)))
+
+
+def aligned_count(a: Cylinders, b: Cylinders, anchors_a: np.ndarray, anchors_b: np.ndarray) -> int:
+    """The most minutiae that one rigid placement (each anchor pair's) brings within ``ALIGN_DIST`` and
+    ``ALIGN_TURN`` of a minutia of the other print (one-to-one bound: the smaller of both sides' counts).
+
+    Why: relaxation judges pairs against each other; this asks how much of both prints one placement explains, so
+    two prints that share only a few look-alike neighbourhoods (impostors) score low however alike those are."""
+    if len(anchors_a) == 0:
+        return 0
+    phi = wrap(b.angle[anchors_b].astype(np.float64) - a.angle[anchors_a])  # (k,) turn of each placement
+    cos, sin = np.cos(phi)[:, None], np.sin(phi)[:, None]
+    pa, pb = a.xy.astype(np.float64), b.xy.astype(np.float64)
+    d = pa[None, :, :] - pa[anchors_a][:, None, :]  # (k, nA, 2) from each anchor, turned like the angles (y down)
+    tx = pb[anchors_b][:, None, 0] + d[..., 0] * cos + d[..., 1] * sin
+    ty = pb[anchors_b][:, None, 1] - d[..., 0] * sin + d[..., 1] * cos
+    near = (tx[:, :, None] - pb[None, None, :, 0]) ** 2 + (ty[:, :, None] - pb[None, None, :, 1]) ** 2
+    turned = a.angle[None, :].astype(np.float64) + phi[:, None]  # (k, nA); cos of the turn left, without wrapping:
+    agree = np.cos(turned)[:, :, None] * np.cos(b.angle)[None, None, :] + \
+        np.sin(turned)[:, :, None] * np.sin(b.angle)[None, None, :]
+    ok = (near <= ALIGN_DIST ** 2) & (agree >= np.cos(ALIGN_TURN))  # (k, nA, nB)
+    return int(np.minimum(ok.any(axis=2).sum(axis=1), ok.any(axis=1).sum(axis=1)).max())

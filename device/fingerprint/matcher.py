@@ -19,7 +19,7 @@ from device.fingerprint.template import VERSION, decode, encode
 from device.minutiae.base import MinutiaeError
 
 KIND = "biolock"
-SCORE_VERSION = 1  # bump when a change moves the scores (cards fitted on the old scores must be refitted)
+SCORE_VERSION = 2  # bump when a change moves the scores (cards fitted on the old scores must be refitted)
 TEMPLATE_ID = f"biolock-mcc/t{VERSION}s{SCORE_VERSION}"
 CACHE = 2048  # cylinders of this many templates stay in memory (uint8: about 40 KB for 30 minutiae)
 
