@@ -110,5 +110,13 @@ def test_missing_real_manifest_is_a_dataset_error(tmp_path):
 def test_real_fingerprint_sets_are_split_per_sensor(shared_data):
     sets = real_sets(shared_data, "fingerprint")
     names = [s.name for s in sets]
-    assert "fingerprint/fvc2002/DB2_B" in names and len(names) == 5
-    assert all(len(set(s.labels)) == 10 and len(s.paths) == 80 for s in sets)
+    import csv
+
+    with open(shared_data / "manifest.csv", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["dataset"].startswith("fingerprint/")]
+    # one set per sensor: each FVC DBn_B folder is its own sensor, any other dataset is one sensor
+    expected = {f"{r['dataset']}/{r['relpath'].split('/')[0]}" if "/fvc" in r["dataset"] else r["dataset"]
+                for r in rows}
+    assert "fingerprint/fvc2002/DB2_B" in names and sorted(names) == sorted(expected)
+    fvc = [s for s in sets if "/fvc" in s.name]
+    assert fvc and all(len(set(s.labels)) == 10 and len(s.paths) == 80 for s in fvc)

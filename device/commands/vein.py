@@ -9,7 +9,12 @@ import click
 
 @click.group("vein")
 def command() -> None:
-    """Finger-vein tools: see where the finger region is found on whole camera frames."""
+    """Finger-vein tools: see where the finger region is found on whole camera frames.
+
+    \b
+    Example:
+      biolock vein regions ../shared/data/vein/nir_raw_frames --out regions.png
+    """
 
 
 @command.command("regions")
