@@ -76,3 +76,25 @@ def test_registered_as_a_backend_and_a_decision():
 
     assert "partial" in BACKENDS and "partial" in names()
     assert open_matcher("partial").template_id.startswith("biolock-partial-")
+
+
+@pytest.mark.realdata
+def test_real_polyu_prints_and_their_windows(shared_data):
+    """Whole PolyU partial prints: genuine above impostor; their 128x128 windows are cut inside the finger, the
+    same on every call."""
+    import cv2
+
+    from device.evaluation.crop import crop_image, foreground_mask
+
+    folder = shared_data / "fingerprint" / "polyu_hrf_500dpi"
+    grey = {(f, i): cv2.imread(str(p), cv2.IMREAD_GRAYSCALE)
+            for f in ("001", "002", "003") for i, p in enumerate(sorted((folder / f).glob("*.png"))[:2])}
+    m = PartialMatcher()
+    t = {k: m.extract(v) for k, v in grey.items()}
+    gen = [m.compare(t[f, 0], t[f, 1]) for f in ("001", "002", "003")]
+    imp = [m.compare(t[a, 0], t[b, 1]) for a in ("001", "002", "003") for b in ("001", "002", "003") if a != b]
+    assert min(gen) > max(imp)
+    for g in grey.values():
+        w = crop_image(g, (128, 128))
+        assert w.shape == (128, 128) and np.array_equal(w, crop_image(g.copy(), (128, 128)))
+        assert foreground_mask(w).mean() > 0.5
