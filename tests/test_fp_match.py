@@ -260,3 +260,15 @@ def test_one_placement_explains_a_moved_copy_and_not_another_print():
     assert consolidate.aligned_count(a, b, anchors, anchors) >= 0.9 * len(a)  # same order: minutia i is i
     far = consolidate.aligned_count(a, c, anchors, anchors)
     assert far <= 0.25 * len(a), far
+
+
+def test_minutiae_without_a_usable_cylinder_score_zero_not_crash():
+    """Three minutiae far apart have no neighbours: no usable cylinder, an empty descriptor set, a zero score."""
+    from device.fingerprint import mcc
+
+    far = Minutiae(np.array([[20, 20], [280, 20], [150, 280]], np.float32), np.array([0.1, 1.0, 2.0], np.float32),
+                   np.zeros(3, np.uint8), np.ones(3, np.float32), (300, 300))
+    cyl = mcc.cylinders(far)
+    assert cyl.values.shape == (0, mcc.N_CELLS) and cyl.total == 3
+    assert mcc.local_similarity(cyl, cyl).shape == (0, 0)
+    assert compare_minutiae(far, far) == 0.0

@@ -116,7 +116,8 @@ def cylinders(m: Minutiae) -> Cylinders:
     usable = (valid_space.mean(axis=1) >= MIN_VALID_CELLS) & (near.sum(axis=1) >= MIN_NEIGHBOURS)
     v = np.round(values[usable] * 255.0).astype(np.uint8)
     f = v.astype(np.float32)
-    return Cylinders(v.reshape(len(v), -1), valid_space[usable].astype(np.float32), (f * f).sum(axis=2),
+    # explicit width: a print with no usable cylinder gives a (0, N_CELLS) array, not a reshape error
+    return Cylinders(v.reshape(len(v), N_CELLS), valid_space[usable].astype(np.float32), (f * f).sum(axis=2),
                      xy[usable].astype(np.float32),
                      ang[usable].astype(np.float32), np.asarray(m.kind)[usable], n)
 
