@@ -410,6 +410,8 @@ def summary(run: Path) -> tuple[str, bool]:
     elif any(s.name == "tests" for s in steps):
         lines.append("tests: no results (junit.xml missing)")
         ok = False
+    else:
+        lines.append("tests: not run (--no-tests)")
     left_out = run / "log" / "left-out.txt"
     if left_out.is_file():
         notes = left_out.read_text().splitlines()
