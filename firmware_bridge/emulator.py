@@ -110,6 +110,7 @@ class Emulator:
         self.port: str | None = None
         self.link = Path(link) if link is not None else None  # a stable path (symlink) like a udev SYMLINK+=
         self.unplugged = False
+        self._plugs = 0  # which pty pair _master belongs to (changes with every plug, under _write_lock)
 
     # --- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> str:
@@ -134,6 +135,7 @@ class Emulator:
             os.replace(tmp, self.link)
         with self._write_lock:
             self._master, self._slave = master, slave
+            self._plugs += 1
         self.port = str(self.link) if self.link is not None else tty_name
 
     def unplug_port(self) -> None:
@@ -181,22 +183,37 @@ class Emulator:
                 self._boot()
 
     def _pty_reader(self) -> None:
+        """Why the read happens under ``_write_lock``, after checking the fd is still this plug's master:
+        ``unplug_port`` closes the fd from another thread, and the process re-uses a closed number at once (the
+        host opening its key or counter file). Reading a number that was only valid before the select would
+        swallow that file's contents -- the host then sees an empty key file."""
         pending = bytearray()
+        plug = self._plugs
         while not self._stop.is_set():
-            fd = self._master
+            with self._write_lock:
+                fd, now = self._master, self._plugs
+            if now != plug:
+                pending.clear()  # the port was replaced: a half frame from the old one is gone
+                plug = now
             if fd < 0:  # unplugged: wait for the port to come back
                 self._stop.wait(0.01)
                 continue
             try:
                 ready, _, _ = select.select([fd], [], [], 0.05)
-                if not ready:
-                    continue
-                data = os.read(fd, 4096)
             except (OSError, ValueError):
-                if fd != self._master:
-                    pending.clear()  # the port was replaced under us: a half frame from the old one is gone
-                    continue
-                return
+                with self._write_lock:
+                    if (self._master, self._plugs) == (fd, plug):
+                        return  # the current port itself is broken
+                continue  # closed under us; the next round sees the new port (or none)
+            if not ready:
+                continue
+            with self._write_lock:
+                if (self._master, self._plugs) != (fd, plug):
+                    continue  # unplugged meanwhile: fd may name another file of this process by now
+                try:
+                    data = os.read(fd, 4096)  # select said ready on this very fd: does not block
+                except OSError:
+                    return
             if self.unplugged:
                 continue  # the line is there but nobody is listening (board unpowered or cable cut)
             pending += data
