@@ -9,6 +9,7 @@ The firmware runs on the shim with a hand-moved clock; the host side over a pty 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -192,12 +193,22 @@ def test_a_used_up_send_counter_stops_the_lock_acting_without_crashing(tmp_path)
 
 
 # --- the host over a pty -------------------------------------------------------------------------------------------
-class StepClock:
+class FastForwardClock:
+    """Real monotonic time; while ``fast`` is set, every call also moves it ``step`` further ahead.
+
+    Why not a clock that moves only per call: the link's deadlines are then counted in reads, not time, and a
+    read returns at the first byte -- one byte of an answer, or the lock's repeated answer to a retransmission,
+    used up a whole try of HELLO or CHALLENGE_REQ. Only the wait for the swallowed UNLOCK is sped up.
+    """
+
     def __init__(self, step: float) -> None:
-        self.now, self.step = 0.0, step
+        self.offset, self.step, self.fast = 0.0, step, False
+        self.now = time.monotonic()
 
     def __call__(self) -> float:
-        self.now += self.step
+        if self.fast:
+            self.offset += self.step
+        self.now = time.monotonic() + self.offset
         return self.now
 
 
@@ -205,7 +216,7 @@ def test_host_reports_a_lost_unlock_only_once_its_challenge_has_expired(tmp_path
     with Emulator(tmp_path / "flash") as emu:
         with Link.open(emu.port, tmp_path / "state", timeout_s=0.5) as link:
             link.pair()
-        clock = StepClock(0.05)
+        clock = FastForwardClock(0.05)
         seen: dict[str, float] = {}
 
         class Swallowing(Link):
@@ -214,10 +225,11 @@ def test_host_reports_a_lost_unlock_only_once_its_challenge_has_expired(tmp_path
             def exchange(self, msg_type, payload, answers, key=None, **kw):
                 if msg_type == M.UNLOCK:
                     seen["challenge"] = clock.now
-                    emu.unplugged = True
+                    emu.unplugged = clock.fast = True
                 return super().exchange(msg_type, payload, answers, key, **kw)
 
-        link = Swallowing.open(emu.port, tmp_path / "state", timeout_s=0.1, retries=1, clock=clock,
+        # 2 tries of 0.5 s: the host's own tries end well before the lock's 2 s TTL does
+        link = Swallowing.open(emu.port, tmp_path / "state", timeout_s=0.5, retries=1, clock=clock,
                                sleep=lambda s: None)
         with pytest.raises(LinkTimeoutError, match="challenge has expired") as info:
             link.unlock(100, "alice")
