@@ -9,6 +9,8 @@ Fail closed: a capture that is blank, saturated, shows no finger or gives too fe
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -18,7 +20,7 @@ from device.fingerprint.errors import FingerprintError
 from device.fingerprint.frequency import ridge_period
 from device.fingerprint.minutia import Minutiae
 from device.fingerprint.minutiae import clustered, detect, directions, facing_breaks
-from device.fingerprint.orientation import orientation_field
+from device.fingerprint.orientation import OrientationField, orientation_field
 from device.fingerprint.quality import ImageQuality, image_quality, minutia_quality
 from device.fingerprint.segment import block_foreground, pixel_mask
 from device.fingerprint.skeleton import binarize, thin
@@ -66,13 +68,24 @@ def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
             slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, mask.shape[1])))
 
 
-def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, ImageQuality]:
-    """Minutiae (coordinates in ``grey``'s pixels) and the capture's quality. Raises FingerprintError."""
+@dataclass(frozen=True)
+class Prepared:
+    """The stages every fingerprint matcher shares, up to segmentation, on the block-padded ~500 dpi image."""
+
+    norm: np.ndarray  # normalized image, padded to whole blocks
+    field: OrientationField
+    mask: np.ndarray  # foreground, False outside the capture's own (h, w)
+    shape: tuple[int, int]  # the scaled capture's (h, w) before padding
+    scale: float  # working pixels per capture pixel
+
+
+def prepare(grey: np.ndarray, dpi: int, resample_tolerance: float = params.RESAMPLE_TOLERANCE) -> Prepared:
+    """Checks, scale to ~500 dpi (not when within ``resample_tolerance``), bandpass, normalize, orientation, mask."""
     img = check_capture(grey)
     if not 250 <= dpi <= 2000:
         raise FingerprintError("bad_image", f"unsupported sensor resolution {dpi} dpi (250-2000)")
     scale = params.WORK_DPI / dpi
-    if abs(scale - 1.0) <= params.RESAMPLE_TOLERANCE:
+    if abs(scale - 1.0) <= resample_tolerance:
         scale = 1.0  # close enough: pixel constants hold, the period estimate absorbs the rest
     else:
         img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
@@ -83,10 +96,16 @@ def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, Im
     norm = normalize(raw)
     field = orientation_field(norm)
     energy = cv2.resize(raw * raw, (img.shape[1] // b, img.shape[0] // b), interpolation=cv2.INTER_AREA)
-    blocks = block_foreground(energy, field.block_coherence)
-    mask = pixel_mask(blocks, img.shape)
+    mask = pixel_mask(block_foreground(energy, field.block_coherence), img.shape)
     mask[h0:, :] = False
     mask[:, w0:] = False
+    return Prepared(norm, field, mask, (h0, w0), scale)
+
+
+def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, ImageQuality]:
+    """Minutiae (coordinates in ``grey``'s pixels) and the capture's quality. Raises FingerprintError."""
+    prep = prepare(grey, dpi)
+    norm, field, mask, scale = prep.norm, prep.field, prep.mask, prep.scale
     area = int(mask.sum())
     if area < params.MIN_FOREGROUND_PX:
         raise FingerprintError("no_finger", "no finger found in the capture: place the finger flat on the sensor")

@@ -14,16 +14,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from device.fingerprint import params
 from device.fingerprint.enhance import gabor_enhance
 from device.fingerprint.errors import FingerprintError
-from device.fingerprint.extract import bandpass, check_capture, normalize
+from device.fingerprint.extract import prepare
 from device.fingerprint.frequency import ridge_period
-from device.fingerprint.orientation import orientation_field
-from device.fingerprint.segment import block_foreground, pixel_mask
 
 MIN_FOREGROUND_SHARE = 0.25  # a touch whose finger covers less of the window than this is "covers almost nothing"
 MIN_FOREGROUND_PX = 2500  # at 500 dpi, about 6.5 mm^2 (a 50x50 patch): below it no matcher can decide
@@ -42,20 +38,9 @@ class RidgeImage:
 
 def ridge_image(grey: np.ndarray, dpi: int = 500) -> RidgeImage:
     """The enhanced ridge image of one capture; FingerprintError (reason ``no_finger``) when it covers too little."""
-    img = check_capture(grey)
-    if not 250 <= dpi <= 2000:
-        raise FingerprintError("bad_image", f"unsupported sensor resolution {dpi} dpi (250-2000)")
-    scale = params.WORK_DPI / dpi
-    if abs(scale - 1.0) > 0.01:
-        img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    h0, w0 = img.shape
-    b = params.BLOCK
-    img = cv2.copyMakeBorder(img, 0, -h0 % b, 0, -w0 % b, cv2.BORDER_REPLICATE)
-    raw = bandpass(img)
-    norm = normalize(raw)
-    field = orientation_field(norm)
-    energy = cv2.resize(raw * raw, (img.shape[1] // b, img.shape[0] // b), interpolation=cv2.INTER_AREA)
-    mask = pixel_mask(block_foreground(energy, field.block_coherence), img.shape)[:h0, :w0]
+    prep = prepare(grey, dpi, resample_tolerance=0.01)  # the extractor's stages; resample unless within 1 %
+    (h0, w0), norm, field, scale = prep.shape, prep.norm, prep.field, prep.scale
+    mask = prep.mask[:h0, :w0]
     area = int(mask.sum())
     if area < MIN_FOREGROUND_PX or area < MIN_FOREGROUND_SHARE * h0 * w0:
         raise FingerprintError("no_finger", f"the touch covers only {100 * area / (h0 * w0):.0f} % of the sensor: "
