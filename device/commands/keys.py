@@ -149,12 +149,21 @@ def status(app, as_json: bool) -> None:
     click.echo(f"tpm2:       {'usable' if tpm2 else 'not available'} ({tpm2_said})")
 
 
+def seal_options(default_credential: str):
+    """The options of every command that seals a secret with systemd-creds (store key, lock key)."""
+    def wrap(fn):
+        fn = click.option("--force", is_flag=True, help="Overwrite an existing credential file.")(fn)
+        fn = click.option("--with-key", "with_key", type=click.Choice(["auto", "tpm2", "host", "host+tpm2"]),
+                          default="auto", show_default=True,
+                          help="systemd-creds key: tpm2 binds it to this board's TPM2.")(fn)
+        return click.option("--credential", type=click.Path(dir_okay=False, path_type=Path),
+                            default=Path(default_credential), show_default=True,
+                            help="Where to write the encrypted credential.")(fn)
+    return wrap
+
+
 @command.command("seal")
-@click.option("--credential", type=click.Path(dir_okay=False, path_type=Path), default=Path(
-    "/etc/biolock/store-key.cred"), show_default=True, help="Where to write the encrypted credential.")
-@click.option("--with-key", "with_key", type=click.Choice(["auto", "tpm2", "host", "host+tpm2"]), default="auto",
-              show_default=True, help="systemd-creds key: tpm2 binds it to this board's TPM2.")
-@click.option("--force", is_flag=True, help="Overwrite an existing credential file.")
+@seal_options("/etc/biolock/store-key.cred")
 @click.pass_obj
 def seal(app, credential: Path, with_key: str, force: bool) -> None:
     """Move the store key into a systemd credential (TPM2 where present); store.key then holds no key.

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from device.commands.keys import seal_options
+
 LOCK_CREDENTIAL = "biolock-lock-key"  # the systemd credential name of a sealed lock key
 
 
@@ -71,11 +73,7 @@ def pair_cmd(app: Any, port: str | None, baud: int | None, timeout_s: float | No
 
 
 @command.command("seal-key")
-@click.option("--credential", type=click.Path(dir_okay=False, path_type=Path), default=Path(
-    "/etc/biolock/lock-key.cred"), show_default=True, help="Where to write the encrypted credential.")
-@click.option("--with-key", "with_key", type=click.Choice(["auto", "tpm2", "host", "host+tpm2"]), default="auto",
-              show_default=True, help="systemd-creds key: tpm2 binds it to this board's TPM2.")
-@click.option("--force", is_flag=True, help="Overwrite an existing credential file.")
+@seal_options("/etc/biolock/lock-key.cred")
 @click.pass_obj
 def seal_key_cmd(app: Any, credential: Path, with_key: str, force: bool) -> None:
     """Move the lock key into a systemd credential (TPM2 where present); lock.key then holds no key.
