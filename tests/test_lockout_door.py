@@ -128,7 +128,8 @@ def test_lockout_list_reset_audit_and_status(tmp_path: Path):
         assert [s for s, _, _ in store.lockouts(time.monotonic())] == ["bob"]
         last = store.audit_tail(1)[0]
         assert (last.event, last.user, last.decision) == ("lockout.reset", "alice", "ok")
-    assert run_cli(state, "lockout", "reset", "--all").exit_code == 0
+    r = run_cli(state, "lockout", "reset", "--all", "--json")
+    assert r.exit_code == 0 and json.loads(r.output) == {"cleared": 1, "user": None}  # bob's record was left
     assert json.loads(run_cli(state, "lockout", "list", "--json").output) == []
 
 

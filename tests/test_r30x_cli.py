@@ -75,3 +75,17 @@ def test_sensor_configure_changes_baud_and_packet_size(emu):
     assert result.exit_code == 0, result.output
     assert emu.baud == 115200 and emu.packet_size == 256
     assert "module answers at 115200 baud, packet size 256" in result.output
+
+
+def test_sensor_test_and_configure_print_json(emu):
+    emu.present(finger())
+    result = CliRunner().invoke(main, ["sensor", "test", "--type", "r30x", "--port", emu.port, "--count", "1",
+                                       "--timeout", "5", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["passed"] and len(report["captures"]) == 1
+    assert (report["captures"][0]["width"], report["captures"][0]["height"]) == (256, 288)
+    result = CliRunner().invoke(main, ["sensor", "configure", "--type", "r30x", "--port", emu.port,
+                                       "--set-packet-size", "64", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"baud": 57600, "packet_size": 64, "set_baud": None, "set_packet_size": 64}

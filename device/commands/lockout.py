@@ -62,8 +62,9 @@ def list_lockouts(app, as_json: bool) -> None:
 @command.command("reset")
 @click.argument("user", required=False)
 @click.option("--all", "everyone", is_flag=True, help="Clear every subject (users and the identify back-off).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def reset(app, user: str | None, everyone: bool) -> None:
+def reset(app, user: str | None, everyone: bool, as_json: bool) -> None:
     """Clear USER's failures and lockout (or every subject with --all); audited as lockout.reset.
 
     \b
@@ -81,4 +82,7 @@ def reset(app, user: str | None, everyone: bool) -> None:
         count = store.reset_lockout(None if everyone else user)
     if not everyone and count == 0:
         raise StoreError(f"no failed attempts recorded for {user!r} (see `biolock lockout list`)")
+    if as_json:
+        click.echo(json.dumps({"cleared": count, "user": None if everyone else user}))
+        return
     click.echo(f"cleared {count} lockout record{'s' if count != 1 else ''}")

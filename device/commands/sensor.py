@@ -125,8 +125,9 @@ def capture(app: Any, out: Path, timeout_s: float | None, as_json: bool, **overr
 @click.option("--probe-baud", is_flag=True, help="R30x: find the baud rate the module answers at.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(0.1, 600), default=None,
               help="Seconds to wait for each finger (default: sensor.finger_timeout_s).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def test(app: Any, count: int, probe_baud: bool, timeout_s: float | None, **overrides: Any) -> None:
+def test(app: Any, count: int, probe_baud: bool, timeout_s: float | None, as_json: bool, **overrides: Any) -> None:
     """Open the sensor, take captures and report timing and image quality for each.
 
     \b
@@ -138,6 +139,7 @@ def test(app: Any, count: int, probe_baud: bool, timeout_s: float | None, **over
     from device.sensors import build_sensor
 
     cfg = sensor_config(app, **overrides)
+    found: int | None = None
     if probe_baud:
         if cfg.type != "r30x":
             raise click.UsageError("--probe-baud is for sensor.type = 'r30x'")
@@ -146,11 +148,14 @@ def test(app: Any, count: int, probe_baud: bool, timeout_s: float | None, **over
         found = find_baud(cfg.port, cfg.module, cfg.password)
         if found is None:
             raise SensorError(f"no answer from {cfg.port} at any baud rate 9600..115200: check power and TX/RX")
-        click.echo(f"the module on {cfg.port} answers at {found} baud" +
-                   ("" if found == cfg.baud else f" (configured: {cfg.baud}; set sensor.baud = {found})"))
+        if not as_json:
+            click.echo(f"the module on {cfg.port} answers at {found} baud" +
+                       ("" if found == cfg.baud else f" (configured: {cfg.baud}; set sensor.baud = {found})"))
     modality = "vein" if cfg.type == "camera" or overrides.get("vein") else "fingerprint"
+    say = (lambda _line: None) if as_json else click.echo
+    captures: list[dict[str, Any]] = []
     with build_sensor(cfg) as sensor:
-        click.echo(f"opened {sensor.sensor_id}")
+        say(f"opened {sensor.sensor_id}")
         for n in range(1, count + 1):
             click.echo(f"[{n}/{count}] place your finger", err=True)
             start = time.perf_counter()
@@ -159,8 +164,16 @@ def test(app: Any, count: int, probe_baud: bool, timeout_s: float | None, **over
             quality = preprocess(frame.image, modality).quality
             verdict = "ok" if quality.ok else f"poor: {quality.reason}"
             height, width = frame.image.shape
-            click.echo(f"capture {n}: {width}x{height} in {took:.0f} ms, quality {quality.score:.2f} ({verdict})")
+            captures.append({"width": width, "height": height, "ms": round(took, 1),
+                             "quality": round(float(quality.score), 3), "ok": bool(quality.ok),
+                             "reason": None if quality.ok else quality.reason})
+            say(f"capture {n}: {width}x{height} in {took:.0f} ms, quality {quality.score:.2f} ({verdict})")
             sensor.wait_until_clear(timeout_s or cfg.finger_timeout_s)
+        sensor_id = sensor.sensor_id
+    if as_json:
+        click.echo(json.dumps({"sensor": sensor_id, "baud_found": found,
+                               "captures": captures, "passed": True}))
+        return
     click.echo("sensor test passed")
 
 
@@ -170,8 +183,10 @@ def test(app: Any, count: int, probe_baud: bool, timeout_s: float | None, **over
               help="R30x: switch the module to this baud rate (remember to set sensor.baud to it).")
 @click.option("--set-packet-size", type=click.Choice(["32", "64", "128", "256"]), default=None,
               help="R30x: data packet size of image uploads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @click.pass_obj
-def configure(app: Any, set_baud: str | None, set_packet_size: str | None, **overrides: Any) -> None:
+def configure(app: Any, set_baud: str | None, set_packet_size: str | None, as_json: bool,
+              **overrides: Any) -> None:
     """Change an R30x module's stored settings (baud rate, upload packet size).
 
     A faster baud rate shortens every image upload (R307 at 57600: about 7 s; at 115200: about 4 s).
@@ -188,13 +203,19 @@ def configure(app: Any, set_baud: str | None, set_packet_size: str | None, **ove
         raise click.UsageError("configure is for sensor.type = 'r30x'")
     with build_sensor(cfg) as sensor:
         assert isinstance(sensor, R30xSensor)
+        say = (lambda _line: None) if as_json else click.echo
         if set_packet_size:
             sensor.set_packet_size(int(set_packet_size))
-            click.echo(f"packet size set to {set_packet_size} bytes")
+            say(f"packet size set to {set_packet_size} bytes")
         if set_baud:
             sensor.set_baud(int(set_baud))
-            click.echo(f"baud rate set to {set_baud}: now set sensor.baud = {set_baud} in the config")
+            say(f"baud rate set to {set_baud}: now set sensor.baud = {set_baud} in the config")
         params = sensor.read_sys_params()
+    if as_json:
+        click.echo(json.dumps({"baud": params.baud, "packet_size": params.packet_size,
+                               "set_baud": int(set_baud) if set_baud else None,
+                               "set_packet_size": int(set_packet_size) if set_packet_size else None}))
+        return
     click.echo(f"module answers at {params.baud} baud, packet size {params.packet_size}")
 
 
