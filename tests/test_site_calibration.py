@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -64,14 +65,17 @@ def test_calibrate_writes_a_site_file_the_device_uses(fixture_models, tmp_path):
     with Authenticator.from_config(_config(card), state) as auth:
         for u, imgs in _enrol_more:
             assert auth.enroll(f"u{u}", "right-index", imgs).ok
+    # the DET plot needs matplotlib (train extra); on a board without it, calibrate still writes the site file
+    plotting = importlib.util.find_spec("matplotlib") is not None
+    plot_args = ["--plot", str(tmp_path / "det.png")] if plotting else []
     res = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "calibrate", "--no-progress",
-                                    "--plot", str(tmp_path / "det.png")])
+                                    *plot_args])
     assert res.exit_code == 0, res.output
     assert "with 12 people enrolled (36 stored captures: 36 genuine and 594 impostor pairs)" in res.output
     site = load_site(state)
     card_t = json.loads(Path(card).read_text())["thresholds"]
     assert all(site.thresholds[k] >= card_t[k] for k in card_t)
-    assert (tmp_path / "det.png").is_file()
+    assert (tmp_path / "det.png").is_file() == plotting
     with Authenticator.from_config(_config(card), state) as auth:
         assert auth.threshold == pytest.approx(site.thresholds["1e-4"]) and auth.decision_info.site
     status = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "status", "--json"])
