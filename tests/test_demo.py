@@ -111,3 +111,25 @@ def test_run_in_verify_mode_needs_a_user(tmp_path):
     cfg.write_text('[matching]\nmode = "verify"\n')
     result = CliRunner().invoke(main, ["--config", str(cfg), "run"])
     assert result.exit_code == 2 and "--user" in result.output
+
+
+def test_fusion_demo_fits_a_synthetic_card_and_runs_without_tensorflow():
+    """`biolock demo --modality fusion` on the shipped models, in a fresh interpreter: the device path (and the
+    card fitted at start) must not import TensorFlow. Strangers are never let in; genuine counts are reported."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom device.cli import main\n"
+            "r = CliRunner().invoke(main, ['demo', '--modality', 'fusion', '--people', '2', '--genuine', '1', "
+            "'--impostors', '2'])\nprint(r.output)\n"
+            "print('tensorflow imported:', any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules))\n"
+            "sys.exit(r.exit_code)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr  # 1: an impostor was accepted
+    assert "fitted at start on synthetic data only" in out
+    assert "matching.allow_unsupported_level = true" in out and "level: 'balanced'" in out
+    assert "enrol alice  (right-index): fingerprint 2 captures, vein 2 captures, stored" in out
+    assert "summary: enrolled 2 (alice, bob)" in out and "impostors rejected 2/2" in out
+    assert "genuine accepted" in out and "unlocks carried out by the lock controller" in out
+    assert "tensorflow imported: False" in out

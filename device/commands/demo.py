@@ -21,8 +21,11 @@ import click
               help="Throttle the emulated R307 to 57600 baud like the real UART (about 6.5 s per image).")
 @click.option("--soak", type=click.IntRange(0, 1_000_000), default=0, show_default=True,
               help="Afterwards run N more attempts and report the memory (RSS) drift.")
-@click.option("--modality", type=click.Choice(["fingerprint", "vein"]), default="fingerprint", show_default=True,
-              help="vein: synthetic whole NIR frames replayed through the camera backend (docs/vein.md).")
+@click.option("--modality", type=click.Choice(["fingerprint", "vein", "fusion"]), default="fingerprint",
+              show_default=True,
+              help="vein: synthetic whole NIR frames replayed through the camera backend (docs/vein.md); fusion: "
+                   "fingerprint (emulated R307) + vein (camera) fused by a card fitted at start on synthetic data "
+                   "(docs/fusion.md).")
 @click.pass_obj
 def command(app, model: Path | None, people: int, genuine: int, impostors: int, seed: int, real_baud: bool,
             soak: int, modality: str) -> None:
@@ -38,7 +41,16 @@ def command(app, model: Path | None, people: int, genuine: int, impostors: int, 
       biolock demo
       biolock demo --model out/fingerprint.json --people 4 --impostors 5
       biolock demo --soak 10000            # memory drift over 10,000 more attempts
+      biolock demo --modality fusion       # fingerprint + vein fused (card fitted on synthetic data)
     """
+    if modality == "fusion":  # fingerprint + vein fused on one touch (docs/fusion.md)
+        from device.demo_fusion import run_fusion_demo
+
+        summary = run_fusion_demo(model=model, state_dir=app.state_dir_option, people=people, genuine=genuine,
+                                  impostors=impostors, seed=seed, verbose=app.verbose, echo=click.echo)
+        if summary.impostors_rejected < summary.impostors:
+            raise SystemExit(1)
+        return
     if modality == "vein":  # issue 19: the vein product on synthetic whole camera frames
         from device.demo_vein import run_vein_demo
 
