@@ -26,3 +26,22 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.setenv("BIOLOCK_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "mock")
+
+
+@pytest.fixture
+def env(fixture_models, tmp_path: Path):
+    """The admin CLI on the fixture model and a replay sensor folder: ``(run, tmp_path)``, where ``run(*args)``
+    invokes ``biolock --config ... --state-dir ... *args``. Needs ``fixture_models`` imported by the test module."""
+    from click.testing import CliRunner
+
+    from device.cli import main
+
+    cfg = tmp_path / "biolock.toml"
+    cfg.write_text(f'[inference]\nmodel = "{fixture_models.int8_card}"\n[enrol]\ncaptures = 3\n'
+                   f'[sensor]\ntype = "replay"\npath = "{tmp_path / "sensor"}"\n')
+    runner = CliRunner()
+
+    def run(*args: str):
+        return runner.invoke(main, ["--config", str(cfg), "--state-dir", str(tmp_path / "state"), *args])
+
+    return run, tmp_path

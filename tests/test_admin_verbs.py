@@ -6,34 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
+from cli_env import write
 from click.testing import CliRunner
 from models_fixture import finger_image, fixture_models  # noqa: F401 - fixture
 
 from device.cli import main
 from device.enrolgroup import grow_group
 from device.fingers import UnknownFinger, canonical_finger
-
-
-def write(path: Path, image: np.ndarray) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), image)
-    return str(path)
-
-
-@pytest.fixture
-def env(fixture_models, tmp_path):  # noqa: F811
-    cfg = tmp_path / "biolock.toml"
-    cfg.write_text(f'[inference]\nmodel = "{fixture_models.int8_card}"\n[enrol]\ncaptures = 3\n'
-                   f'[sensor]\ntype = "replay"\npath = "{tmp_path / "sensor"}"\n')
-    runner = CliRunner()
-
-    def run(*args: str):
-        return runner.invoke(main, ["--config", str(cfg), "--state-dir", str(tmp_path / "state"), *args])
-
-    return run, tmp_path
 
 
 def images(tmp: Path, identity: int, name: str, n: int = 3) -> list[str]:
