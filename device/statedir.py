@@ -47,7 +47,8 @@ def _undo(state_dir: Path, existed: bool, before: set[str]) -> None:
         # a new "store.db-wal" of an existing store.db holds committed records (the daemon may have it open)
         # store.gen belongs to an existing store.db: removing it would make the next open refuse the store
         # as possibly rolled back (issue 17 item 4)
-        kept = path.name == "store.gen" and "store.db" in before
+        # (and so does its lock file: removing it while another process holds the lock would let two writers in)
+        kept = path.name in ("store.gen", ".store.gen.lock") and "store.db" in before
         if path.name not in before and not kept and not any(path.name.startswith(f"{name}-") for name in before):
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
             log.debug("removed %s: the failed command created it", path)

@@ -137,7 +137,8 @@ def test_key_file_is_private_and_reused(state):
     with TemplateStore.open(state) as s:
         s.enroll("alice", "right-index", FP, M1, vectors(2))
         assert {p.name: p.stat().st_mode & 0o777 for p in state.iterdir()} == {
-            name: 0o600 for name in ("store.db", "store.db-wal", "store.db-shm", KEY_FILE, "store.gen")}
+            name: 0o600 for name in ("store.db", "store.db-wal", "store.db-shm", KEY_FILE, "store.gen",
+                                     ".store.gen.lock")}
     assert len((state / KEY_FILE).read_bytes()) == 32
     with TemplateStore.open(state, create=False) as s:
         assert s.user_templates("alice", FP, M1).shape == (2, 128)

@@ -156,3 +156,23 @@ def test_a_rolled_back_change_never_reaches_store_gen(state: Path):
             store.audit("verify", user="bob", decision="reject")  # commits, but changes no generation
         assert integrity.read_gen(state) == integrity.stored_seq(store.conn)
     TemplateStore.open(state).close()  # no false "rolled back"
+
+
+def test_generation_writers_serialise_and_spare_a_live_writers_temporary_file(tmp_path):
+    """Two processes committing at once: opening a store must not delete the other's half-written generation file,
+    and the recorded generation never goes backwards."""
+    import os
+
+    from device.store import integrity
+
+    state = tmp_path / "state"
+    state.mkdir()
+    live = state / f".{integrity.GEN_FILE}.{os.getpid()}.0000.tmp"  # this (live) process's write in progress
+    dead = state / f".{integrity.GEN_FILE}.999999999.0000.tmp"  # a writer that crashed
+    live.write_text("x")
+    dead.write_text("x")
+    integrity._remove_stale_temporaries(state)
+    assert live.exists() and not dead.exists()
+    integrity.write_gen(state, 7)
+    integrity.write_gen(state, 5)  # a slower writer with an older generation
+    assert integrity.read_gen(state) == 7

@@ -20,6 +20,7 @@ NV index, would not be). See docs/store.md, "Integrity".
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
@@ -111,34 +112,52 @@ def read_gen(state_dir: Path) -> int | None:
 def write_gen(state_dir: Path, seq: int, *, force: bool = False) -> None:
     """Record ``seq`` in ``store.gen`` (atomically), unless it already records a later one (another process)."""
     state_dir = Path(state_dir)
-    if not force:
-        try:
-            current = read_gen(state_dir)
-        except StoreError:
-            current = None
-        if current is not None and current >= seq:
-            return
     tmp = state_dir / f".{GEN_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # one writer at a time (the daemon and an admin command may commit together): the check and the replace
+        # under one lock keep the recorded generation from ever going backwards
+        lock_fd = os.open(state_dir / f".{GEN_FILE}.lock", os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            os.write(fd, json.dumps({"format": GEN_FORMAT, "generation": seq}).encode() + b"\n")
-            os.fsync(fd)
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            if not force:
+                try:
+                    current = read_gen(state_dir)
+                except StoreError:
+                    current = None
+                if current is not None and current >= seq:
+                    return
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, json.dumps({"format": GEN_FORMAT, "generation": seq}).encode() + b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, state_dir / GEN_FILE)
+            keys.fsync_dir(state_dir)
         finally:
-            os.close(fd)
-        os.replace(tmp, state_dir / GEN_FILE)
-        keys.fsync_dir(state_dir)
+            os.close(lock_fd)  # releases the lock
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot write {state_dir / GEN_FILE}: {exc.strerror}; check the state directory's "
                          "permissions") from None
 
 
+def _remove_stale_temporaries(state_dir: Path) -> None:
+    """Temporary files of a ``write_gen`` that crashed; a live process's file (its pid in the name) is left alone."""
+    for leftover in Path(state_dir).glob(f".{GEN_FILE}.*.tmp"):
+        try:
+            pid = int(leftover.name.split(".")[3])
+            os.kill(pid, 0)
+        except (ValueError, IndexError, ProcessLookupError):
+            leftover.unlink(missing_ok=True)  # not ours, or its writer is gone
+        except PermissionError:
+            pass  # another user's live process
+
+
 def settle(conn: sqlite3.Connection, state_dir: Path, path: Path, key: bytes, *, accept_restore: bool = False,
            now: float = 0.0) -> int:
     """On open: upgrade a store from before generations, then refuse a rolled-back database; returns the generation."""
-    for leftover in Path(state_dir).glob(f".{GEN_FILE}.*.tmp"):  # a crash inside write_gen
-        leftover.unlink(missing_ok=True)
+    _remove_stale_temporaries(state_dir)
     seq = verified_seq(conn, key, path)
     recorded = None if accept_restore else read_gen(state_dir)
     if seq is None:
