@@ -10,12 +10,11 @@ refused at start (fail closed: re-run ``biolock calibrate``, or delete the file 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from device.atomicfile import write_json_atomic
 from device.calibration.fields import LEVEL_KEYS, Calibration, parse_calibration
 from device.errors import ConfigError
 
@@ -91,14 +90,5 @@ def save_site(state_dir: Path | str, data: dict) -> SiteCalibration:
     """Validate and write atomically (temp file + rename); returns the parsed file."""
     path = site_path(state_dir)
     site = parse_site(data, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{FILENAME}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, data, indent=1)
     return site

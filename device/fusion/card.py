@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from device.atomicfile import write_json_atomic
 from device.errors import ModelError
 from device.fusion.normalization import Normalizer, check_normalizer
 from device.fusion.rules import RULES
@@ -210,14 +209,5 @@ def save_fusion_card(card: FusionCard, path: Path | str) -> Path:
     p = Path(path)
     data = card.to_dict()
     parse_fusion_card(data, f"fusion card {p}")
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(p, data, indent=2)
     return p

@@ -112,7 +112,6 @@ def read_gen(state_dir: Path) -> int | None:
 def write_gen(state_dir: Path, seq: int, *, force: bool = False) -> None:
     """Record ``seq`` in ``store.gen`` (atomically), unless it already records a later one (another process)."""
     state_dir = Path(state_dir)
-    tmp = state_dir / f".{GEN_FILE}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         # one writer at a time (the daemon and an admin command may commit together): the check and the replace
         # under one lock keep the recorded generation from ever going backwards
@@ -126,18 +125,11 @@ def write_gen(state_dir: Path, seq: int, *, force: bool = False) -> None:
                     current = None
                 if current is not None and current >= seq:
                     return
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, json.dumps({"format": GEN_FORMAT, "generation": seq}).encode() + b"\n")
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, state_dir / GEN_FILE)
-            keys.fsync_dir(state_dir)
+            keys.write_atomic(state_dir / GEN_FILE,
+                              json.dumps({"format": GEN_FORMAT, "generation": seq}).encode() + b"\n")
         finally:
             os.close(lock_fd)  # releases the lock
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise StoreError(f"cannot write {state_dir / GEN_FILE}: {exc.strerror}; check the state directory's "
                          "permissions") from None
 
