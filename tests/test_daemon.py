@@ -13,6 +13,7 @@ import threading
 import cv2
 import numpy as np
 import pytest
+from helpers import decide, print_of
 
 from device.app import Daemon, classify, install_signal_handlers, rss_kib
 from device.errors import UnlockError
@@ -29,20 +30,6 @@ class Recorder(NullUnlocker):
     """Records grants like NullUnlocker but stands for a lock that opens (NullUnlocker itself opens nothing)."""
 
     opens_door = True
-
-
-OWNERS = {170: "alice", 85: "bob"}  # marker grey level (a 4-bit level * 17) -> enrolled user
-
-
-def print_of(level: int) -> np.ndarray:
-    image = np.full((288, 256), 120, np.uint8)
-    image[0, 0] = level
-    return image
-
-
-def decide(image: np.ndarray) -> Decision:
-    user = OWNERS.get(int(image[0, 0]))
-    return Decision(user is not None, user, 0.9 if user else 0.1, 0.5, "match" if user else "no match", 1.0)
 
 
 @pytest.fixture

@@ -12,16 +12,15 @@ import socket
 import threading
 import time
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import decide, print_of
 
 from device.app import Daemon
 from device.cli import main
 from device.commands._authcli import sensor_images
 from device.config import Config, SensorConfig
 from device.control import CONTROL_SOCKET, ControlServer, daemon_paused
-from device.pipeline import Decision
 from device.sdnotify import SdNotifier
 from device.sensors.base import SensorUnavailableError
 from device.sensors.r30x import R30xSensor
@@ -33,17 +32,6 @@ pytestmark = pytest.mark.timeout(60)
 
 class Recorder(NullUnlocker):
     opens_door = True
-
-
-def print_of(level: int) -> np.ndarray:
-    image = np.full((288, 256), 120, np.uint8)
-    image[0, 0] = level
-    return image
-
-
-def decide(image: np.ndarray) -> Decision:
-    ok = int(image[0, 0]) == 170
-    return Decision(ok, "alice" if ok else None, 0.9 if ok else 0.1, 0.5, "match" if ok else "no match", 1.0)
 
 
 def wait_for(pred, timeout=10.0):

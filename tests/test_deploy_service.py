@@ -11,20 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import DEPLOY, unit_settings
 
 from device.config import load_config
 from device.errors import ConfigError
-
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-
-
-def unit_settings() -> dict[str, list[str]]:
-    settings: dict[str, list[str]] = {}
-    for line in (DEPLOY / "biolock.service").read_text().splitlines():
-        if "=" in line and not line.startswith(("#", "[")):
-            key, value = line.split("=", 1)
-            settings.setdefault(key.strip(), []).append(value.strip())
-    return settings
 
 
 def test_unit_starts_in_bounded_time_in_a_writable_cwd_without_a_required_gpio_group():

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from cli_env import write
 from click.testing import CliRunner
+from helpers import write
 from models_fixture import finger_image, fixture_models  # noqa: F401 - fixture
 
 from device.cli import main

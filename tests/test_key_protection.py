@@ -7,22 +7,19 @@ TPM2 is tested only for its refusal and explanation where none is present (there
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from helpers import needs_creds
 
 from device.cli import main
 from device.errors import KeyError_
 from device.store import TemplateStore
 from device.store.keys import KEY_FILE
 from device.store.sealed import CREDENTIAL, tpm2_state
-
-needs_creds = pytest.mark.skipif(shutil.which("systemd-creds") is None or os.geteuid() != 0,
-                                 reason="needs systemd-creds (systemd >= 250) and root for its host secret")
 
 
 @pytest.fixture

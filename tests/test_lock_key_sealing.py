@@ -7,19 +7,16 @@ Real parts: the real ``systemd-creds`` with a per-test host secret (``SYSTEMD_CR
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import needs_creds
 
 from device.cli import main
 from device.commands.lock import LOCK_CREDENTIAL
 from firmware_bridge.errors import KeyFileError
 from firmware_bridge.pairing import KEY_FILE, read_key_file, write_key_file
-
-needs_creds = pytest.mark.skipif(shutil.which("systemd-creds") is None or os.geteuid() != 0,
-                                 reason="needs systemd-creds (systemd >= 250) and root for its host secret")
 
 
 @pytest.fixture

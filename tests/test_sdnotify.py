@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import DEPLOY, unit_settings
 
 from device.sdnotify import SdNotifier
 
@@ -65,18 +66,6 @@ def test_outside_systemd_and_broken_sockets_never_raise(tmp_path):
 
 
 # --- the systemd unit, udev rules and installer in deploy/ -------------------------------------------------------
-DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
-
-
-def unit_settings() -> dict[str, list[str]]:
-    settings: dict[str, list[str]] = {}
-    for line in (DEPLOY / "biolock.service").read_text().splitlines():
-        if "=" in line and not line.startswith(("#", "[")):
-            key, value = line.split("=", 1)
-            settings.setdefault(key.strip(), []).append(value.strip())
-    return settings
-
-
 def test_unit_is_a_hardened_notify_service():
     s = unit_settings()
     assert s["Type"] == ["notify"] and s["Restart"] == ["on-failure"] and s["WatchdogSec"]

@@ -11,13 +11,12 @@ from __future__ import annotations
 import socket
 import threading
 
-import numpy as np
 import pytest
+from helpers import decide, print_of
 
 from device.app import Daemon
 from device.config import SerialUnlockConfig, UnlockConfig
 from device.errors import UnlockError
-from device.pipeline import Decision
 from device.sdnotify import SdNotifier
 from device.sensors.r30x import R30xSensor
 from device.sensors.r30x_emulator import R30xEmulator
@@ -117,17 +116,6 @@ def test_lock_absent_at_start_does_not_stop_the_daemon_from_building_it(lock, tm
 
 
 # --- the daemon -----------------------------------------------------------------------------------------------------
-def print_of(level: int) -> np.ndarray:
-    image = np.full((288, 256), 120, np.uint8)
-    image[0, 0] = level
-    return image
-
-
-def decide(image: np.ndarray) -> Decision:
-    ok = int(image[0, 0]) == 170
-    return Decision(ok, "alice" if ok else None, 0.9 if ok else 0.1, 0.5, "match" if ok else "no match", 1.0)
-
-
 def listener(path):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
