@@ -152,14 +152,8 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
     render = render or synthetic_renderer(seed)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        if not verbose:  # the demo prints its own lines; per-attempt logs would bury them
-            for name in ("biolock.daemon", "device.sensors.r30x", "biolock.unlock"):
-                stack.enter_context(_quiet(name))
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="biolock-demo-")))
-        if state_dir is None:
-            state_dir = work / "state"
-        elif Path(state_dir).exists() and any(Path(state_dir).iterdir()):
-            raise DemoError(f"state directory {state_dir} is not empty: the demo enrols its own people")
+        work, state_dir = demo_workspace(stack, prefix="biolock-demo-", state_dir=state_dir, verbose=verbose,
+                                         loggers=("biolock.daemon", "device.sensors.r30x", "biolock.unlock"))
         from device.app import Daemon
         from device.config import Config, InferenceConfig, LockoutConfig, SensorConfig
         from device.pipeline import Authenticator
@@ -210,6 +204,24 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
     summary.seconds = time.perf_counter() - started
     _summarize(summary, echo)
     return summary
+
+
+def demo_workspace(stack: contextlib.ExitStack, *, prefix: str, state_dir: Path | None, verbose: bool,
+                   loggers: tuple[str, ...]) -> tuple[Path, Path]:
+    """A temporary work folder and an empty state directory for one demo run (every demo runs in one).
+
+    Per-attempt logs of ``loggers`` are quieted unless ``verbose``: the demo prints its own lines. A state
+    directory given by the user must be empty: the demo enrols its own people.
+    """
+    if not verbose:
+        for name in loggers:
+            stack.enter_context(_quiet(name))
+    work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+    if state_dir is None:
+        return work, work / "state"
+    if Path(state_dir).exists() and any(Path(state_dir).iterdir()):
+        raise DemoError(f"state directory {state_dir} is not empty: the demo enrols its own people")
+    return work, Path(state_dir)
 
 
 @contextlib.contextmanager

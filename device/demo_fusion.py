@@ -16,7 +16,6 @@ No TensorFlow anywhere: the generators are numpy + OpenCV, the models run on Lit
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,10 +29,10 @@ from device.demo import (
     MAX_PEOPLE,
     DemoError,
     DemoSummary,
-    _quiet,
     _report,
     _summarize,
     _touches,
+    demo_workspace,
     emulated_lock,
     find_card,
     person_name,
@@ -115,15 +114,10 @@ def run_fusion_demo(*, model: Path | None = None, vein_model: Path | None = None
     render_fp, render_vein = synthetic_renderer(seed), vein_renderer(seed)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        if not verbose:
-            for name in ("biolock.daemon", "device.sensors.r30x", "device.sensors.camera", "biolock.unlock",
-                         "biolock.security", "biolock.fusion"):
-                stack.enter_context(_quiet(name))
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="biolock-fusion-demo-")))
-        if state_dir is None:
-            state_dir = work / "state"
-        elif Path(state_dir).exists() and any(Path(state_dir).iterdir()):
-            raise DemoError(f"state directory {state_dir} is not empty: the demo enrols its own people")
+        work, state_dir = demo_workspace(
+            stack, prefix="biolock-fusion-demo-", state_dir=state_dir, verbose=verbose,
+            loggers=("biolock.daemon", "device.sensors.r30x", "device.sensors.camera", "biolock.unlock",
+                     "biolock.security", "biolock.fusion"))
         from device.app import Daemon
         from device.calibration.fields import CLAIMS, LEVEL_KEYS
         from device.config import Config, DeviceConfig, EnrolConfig, InferenceConfig, MatchingConfig

@@ -11,7 +11,6 @@ the other postures (side, tilt, rotation, bent, tense, after shaking); strangers
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,9 +23,9 @@ from device.demo import (
     DemoError,
     DemoSummary,
     Presentation,
-    _quiet,
     _report,
     _summarize,
+    demo_workspace,
     emulated_lock,
     person_name,
 )
@@ -105,14 +104,8 @@ def run_vein_demo(*, model: Path | None = None, state_dir: Path | None = None, p
     render = vein_renderer(seed)
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
-        if not verbose:
-            for name in ("biolock.daemon", "device.sensors.camera", "biolock.unlock"):
-                stack.enter_context(_quiet(name))
-        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="biolock-vein-demo-")))
-        if state_dir is None:
-            state_dir = work / "state"
-        elif Path(state_dir).exists() and any(Path(state_dir).iterdir()):
-            raise DemoError(f"state directory {state_dir} is not empty: the demo enrols its own people")
+        work, state_dir = demo_workspace(stack, prefix="biolock-vein-demo-", state_dir=state_dir, verbose=verbose,
+                                         loggers=("biolock.daemon", "device.sensors.camera", "biolock.unlock"))
         from device.app import Daemon
         from device.config import Config, DeviceConfig, InferenceConfig
         from device.pipeline import Authenticator
