@@ -109,6 +109,8 @@ BULK_AFTER = 500_000
 def _all_pairs(templates: list[bytes | None]) -> np.ndarray | None:
     """The symmetric score matrix of all templates (0 where one is missing or damaged); None without scipy."""
     try:
+        import scipy.fft  # noqa: F401 - score_matrix imports it only when called
+
         from training.vein_lines import score_matrix
     except ImportError:
         return None
