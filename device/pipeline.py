@@ -325,7 +325,7 @@ class Authenticator:
                                 start, stages)
         if self.minutiae is not None:
             galleries = self._galleries(stages)
-            if name in galleries.embedding.users and name in self.stale_users():  # e.g. NBIS templates (issue 15)
+            if name in galleries.embedding.users and self.stale_users(only=name):  # e.g. NBIS templates (issue 15)
                 return self._finish("verify", name, name, math.nan, "needs re-enrolment: enrolled with another "
                                     "minutiae matcher", False, True, start, stages)
             if name in galleries.embedding.users:
@@ -389,15 +389,16 @@ class Authenticator:
         ok = accept(score, threshold)
         return self._identified(user, score, "match" if ok else "no match", ok, start, stages, threshold)
 
-    def stale_users(self) -> list[str]:
-        """Users whose templates belong to another model: listed for re-enrolment, never matched.
+    def stale_users(self, only: str | None = None) -> list[str]:
+        """Users whose templates belong to another model: listed for re-enrolment, never matched. ``only`` looks up
+        that one user alone (the verify path asks on every probe; a scan of every user would grow with the store).
 
         With minutiae on, minutiae templates of another backend (e.g. NBIS ISO records once biolock's own matcher
         decides) count too: another extractor's minutiae cannot be turned into ours faithfully."""
         current = {self.modality: self.model_id}
         if self.minutiae is not None:
             current[self.minutiae.store_modality] = self.minutiae.matcher.template_id
-        return list(self.store.stale_users(current))
+        return list(self.store.stale_users(current, only))
 
     # --- enrolment ------------------------------------------------------------------------------------------
 

@@ -447,3 +447,13 @@ def test_any_single_bit_flip_in_the_database_is_found_by_check(tmp_path_factory,
         report = s.check()
     assert report.opened == 5 and len(report.problems) == 1
     assert report.problems[0].startswith(f"template {template_id} of user")
+
+
+def test_stale_users_of_one_user_looks_at_that_user_only(state):
+    with TemplateStore.open(state) as s:
+        s.enroll("alice", "right-index", FP, M1, vectors(2))
+        s.enroll("bob", "right-index", FP, "old-model@1", vectors(2))
+        assert s.stale_users({FP: M1}) == ["bob"]
+        assert s.stale_users({FP: M1}, only="bob") == ["bob"]
+        assert s.stale_users({FP: M1}, only="alice") == []
+        assert s.stale_users({FP: M1}, only="nobody") == []

@@ -262,18 +262,19 @@ class TemplateStore(LockoutMixin):
             return gallery
 
     # ----------------------------------------------------------------------------------------------- users
-    def users(self, current: dict[str, str] | None = None) -> list[UserInfo]:
-        """Everyone enrolled; ``needs_reenrol`` is set against ``current`` (modality -> current model id)."""
+    def users(self, current: dict[str, str] | None = None, only: str | None = None) -> list[UserInfo]:
+        """Everyone enrolled (or just ``only``); ``needs_reenrol`` is set against ``current`` (modality -> model id)."""
         with self._lock, db.errors(self.path), self._read():
-            return user_infos(self.conn, current or {})
+            return user_infos(self.conn, current or {}, only)
 
     def has_user(self, user: str) -> bool:
         with self._lock, db.errors(self.path):
             return self.conn.execute("SELECT 1 FROM users WHERE name = ?", (user,)).fetchone() is not None
 
-    def stale_users(self, current: dict[str, str]) -> list[str]:
-        """Users with templates of a model other than the current one for that modality (they must re-enrol)."""
-        return [u.name for u in self.users(current) if u.needs_reenrol]
+    def stale_users(self, current: dict[str, str], only: str | None = None) -> list[str]:
+        """Users (or just ``only``) with templates of a model other than the current one for that modality (they
+        must re-enrol)."""
+        return [u.name for u in self.users(current, only) if u.needs_reenrol]
 
     def delete_user(self, user: str) -> None:
         """Remove a user and all their templates."""

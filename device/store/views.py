@@ -41,10 +41,13 @@ class UserInfo:
     enrolments: list[EnrolmentInfo]
 
 
-def user_infos(conn: sqlite3.Connection, current: dict[str, str]) -> list[UserInfo]:
-    """Everyone enrolled, by name; ``needs_reenrol`` against ``current`` (modality -> current model id)."""
+def user_infos(conn: sqlite3.Connection, current: dict[str, str], only: str | None = None) -> list[UserInfo]:
+    """Everyone enrolled (or just user ``only``), by name; ``needs_reenrol`` against ``current`` (modality -> current
+    model id)."""
     result = []
-    for user_id, name, created in conn.execute("SELECT id, name, created FROM users ORDER BY name").fetchall():
+    rows = (conn.execute("SELECT id, name, created FROM users ORDER BY name") if only is None else
+            conn.execute("SELECT id, name, created FROM users WHERE name = ?", (only,)))
+    for user_id, name, created in rows.fetchall():
         enrolments = [EnrolmentInfo(*r) for r in conn.execute(
             "SELECT finger, modality, model_id, count, created FROM enrolments WHERE user_id = ? "
             "ORDER BY finger, modality", (user_id,))]
