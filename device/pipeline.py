@@ -32,6 +32,7 @@ from device.calibration.policy import DecisionInfo, audit_bucket
 from device.config import Config, EnrolConfig
 from device.enrolgroup import grow_group
 from device.errors import BiolockError, ConfigError, ModelError
+from device.fingers import FINGERS
 from device.imageio import to_grey_u8
 from device.inference import Embedder, build_embedder
 from device.matching import accept, agreeing_subset, connected_group, identify, threshold_for, verify_score
@@ -42,8 +43,6 @@ from device.preprocess import preprocess
 IDENTIFY_SUBJECT = "*identify*"
 SHORTLIST = 8  # identify with minutiae: how many users (best cosines first) get minutiae comparisons
 DISAGREE = "captures disagree: place the same finger again"
-FINGERS = tuple(f"{side}-{digit}" for side in ("left", "right")
-                for digit in ("thumb", "index", "middle", "ring", "little"))
 RESERVED_NAMES = ("unknown", "-")  # what `verify`/`audit tail` print for "no one"; a user of that name would lie
 NAME_RE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")
 
