@@ -187,3 +187,65 @@ def test_a_fusion_card_is_recalibrated_on_fused_scores():
     new = calibrate_fusion_card(card, {"synthetic:t": (g, i)})
     cal = new.calibration
     assert cal.levels["balanced"].impostor_pairs == 40_000 and new.thresholds["1e-4"] > float(np.max(i)) - 1e-9
+
+
+def test_held_out_verdicts():
+    from device.calibration.fields import held_out_verdict
+
+    assert held_out_verdict(0, 9_999, 1e-4) == "inconclusive"  # one false match would already exceed the claim
+    assert held_out_verdict(0, 1_087_800, 1e-4) == "holds"
+    assert held_out_verdict(108, 1_087_800, 1e-4) == "holds"  # 0.0099 %, bound below 3x the claim
+    assert held_out_verdict(198, 1_087_800, 1e-4) == "refutes"  # 0.018 % > 0.01 %
+    assert held_out_verdict(1, 10_878, 1e-4) == "inconclusive"  # within the claim, but the bound is 4.4e-4
+    assert held_out_verdict(0, 10_878, 1e-4) == "holds"  # bound 2.75e-4 <= 3x the claim
+    assert held_out_verdict(3, 10_878, 1e-4) == "refutes"
+
+
+def test_a_held_out_set_that_breaks_a_claim_withdraws_the_level_without_moving_thresholds():
+    rng = np.random.default_rng(3)
+    fit_on = {"synthetic:a": (rng.normal(4, 1, 400), rng.normal(0, 1, 400_000))}
+    leaky = np.r_[rng.normal(0, 0.5, 200_000), np.full(100, 9.0)]  # 100 strangers above every threshold
+    t_alone, alone = calibrate(fit_on, "m")
+    t, cal = calibrate(fit_on, "m", held_out={"real:held": (rng.normal(4, 1, 300), leaky)})
+    assert t == t_alone, "a held-out set never moves a threshold"
+    assert alone.levels["secure"].supported and not cal.levels["secure"].supported
+    assert cal.levels["convenient"].supported  # 100 of 200,100 is below 1e-3: that claim holds
+    assert cal.levels["secure"].refuted_by() == ["real:held"]
+    assert cal.strongest_supported() == "convenient"
+    block = json.loads(json.dumps(cal.to_dict()))
+    assert parse_calibration(block, t, "card").levels["balanced"].held_out["real:held"]["false_matches"] == 100
+    with pytest.raises(ValueError, match="both fitted on and held out"):
+        measure(fit_on, t, "m", held_out=fit_on)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda r: r.__setitem__("verdict", "holds"), "verdict must be 'refutes'"),
+    (lambda r: r.__setitem__("false_matches", 1), "fmr"),
+    (lambda r: r.__setitem__("fnmr", 1.5), "fnmr"),
+])
+def test_a_forged_held_out_result_is_refused(edit, message):
+    rng = np.random.default_rng(4)
+    leaky = np.r_[rng.normal(0, 0.5, 200_000), np.full(100, 9.0)]
+    t, cal = calibrate({"s": (rng.normal(4, 1, 300), rng.normal(0, 1, 400_000))}, "m",
+                       held_out={"h": (rng.normal(4, 1, 300), leaky)})
+    block = json.loads(json.dumps(cal.to_dict()))
+    edit(block["levels"]["balanced"]["held_out"]["h"])
+    with pytest.raises(ModelError, match=message):
+        parse_calibration(block, t, "card")
+    block = json.loads(json.dumps(cal.to_dict()))
+    block["levels"]["balanced"]["supported"] = True  # a refuted level cannot be claimed
+    with pytest.raises(ModelError, match="refuted on held-out h"):
+        parse_calibration(block, t, "card")
+
+
+def test_a_refuted_level_is_refused_at_start_naming_the_set():
+    from device.calibration.policy import decision_info
+    from device.errors import ConfigError
+
+    rng = np.random.default_rng(6)
+    leaky = np.r_[rng.normal(0, 0.5, 200_000), np.full(100, 9.0)]
+    t, cal = calibrate({"s": (rng.normal(4, 1, 300), rng.normal(0, 1, 400_000))}, "m",
+                       held_out={"fingerprint/sensor-y": (rng.normal(4, 1, 300), leaky)})
+    with pytest.raises(ConfigError, match="held-out set fingerprint/sensor-y.*'convenient'"):
+        decision_info("m", "card.json", cal, "balanced", t["1e-4"])
+    assert decision_info("m", "card.json", cal, "convenient", t["1e-3"]).supported

@@ -10,7 +10,9 @@ Two ways in, one rule (``device.calibration.fit``):
   are what the device decides). The card's model file is not touched; only thresholds and the block change.
 
 A model card's thresholds are cosines (capped at 1.0). Shipped models stay trained on synthetic data only; the
-real sets only move thresholds, and the card names them.
+real sets only move thresholds, and the card names them. ``--held-out`` sets (a research-only sensor whose terms
+allow evaluation only) are scored at the fitted thresholds and never move them; a level one of them breaks is
+marked unsupported.
 """
 
 from __future__ import annotations
@@ -37,17 +39,35 @@ def same_identity_scores(emb: np.ndarray, labels: list[str]) -> np.ndarray:
     return np.einsum("ij,ij->i", e[p[:, 0]], e[p[:, 1]])
 
 
-def calibrated(sets: ScoreSets, method: str, ceiling: float | None = None) -> tuple[dict[str, float], dict]:
+def calibrated(sets: ScoreSets, method: str, ceiling: float | None = None,
+               held_out: ScoreSets | None = None) -> tuple[dict[str, float], dict]:
     """(thresholds, calibration block as JSON-ready dict) for ``sets`` of (genuine, impostor) scores."""
-    thresholds, cal = calibrate(sets, method, ceiling)
+    thresholds, cal = calibrate(sets, method, ceiling, held_out)
     return thresholds, cal.to_dict()
 
 
-def calibrate_fusion_card(card, sets: ScoreSets, method: str = "fused scores, every pair"):
+def split_held_out(sets: Mapping[str, tuple[np.ndarray, np.ndarray]], held_out: tuple[str, ...],
+                   ) -> tuple[dict, dict]:
+    """(sets to fit on, sets held out): a set is held out when ``held_out`` names it or a folder above it."""
+    def under(name: str, h: str) -> bool:
+        return name == h or name.startswith(h.rstrip("/") + "/")
+
+    held = {k: v for k, v in sets.items() if any(under(k, h) for h in held_out)}
+    unused = [h for h in held_out if not any(under(k, h) for k in sets)]
+    if unused:
+        raise click.UsageError(f"--held-out {', '.join(unused)} names no scored set (have: {', '.join(sets)})")
+    fit = {k: v for k, v in sets.items() if k not in held}
+    if not fit:
+        raise click.UsageError("every set is held out: nothing is left to set the thresholds on")
+    return fit, held
+
+
+def calibrate_fusion_card(card, sets: ScoreSets, method: str = "fused scores, every pair",
+                          held_out: ScoreSets | None = None):
     """``card`` with thresholds fitted on the fused ``sets`` and the calibration block in its extra fields."""
     from device.fusion.card import FusionCard
 
-    thresholds, block = calibrated(sets, method)
+    thresholds, block = calibrated(sets, method, held_out=held_out)
     return FusionCard(card.name, card.rule, card.matchers, card.weights, thresholds,
                       {**dict(card.extra), "calibration": block})
 
@@ -106,29 +126,35 @@ def write_model_card(path: Path, thresholds: dict[str, float], block: dict, out:
 @click.option("--set", "only", multiple=True, help="Only these sets of --data (name prefixes, repeatable).")
 @click.option("--synthetic", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Synthetic dataset folder(s) from `biolock data synth` (named synthetic:...).")
+@click.option("--held-out", "held_out", multiple=True,
+              help="Sets of --data scored at the fitted thresholds, never fitted on (set or folder names, repeatable).")
 @click.option("--model", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="For a fusion card: the model card it fuses (default: the shipped one).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write (default: overwrite CARD).")
 @click.option("--no-progress", is_flag=True)
 def calibrate_card_cmd(card: Path, real: tuple[Path, ...], only: tuple[str, ...], synthetic: tuple[Path, ...],
-                       model: Path | None, out: Path | None, no_progress: bool) -> None:
+                       held_out: tuple[str, ...], model: Path | None, out: Path | None, no_progress: bool) -> None:
     """Set CARD's thresholds on real and synthetic sets (every cross-identity pair) and record the calibration.
 
     A model card is scored by its embedding alone; a fusion card (minutiae card) by the fused decision. Per
     level the threshold keeps the measured FMR <= claim on each set and the 95 % bound over all sets <= claim
-    where the count can show it; levels it cannot show are marked unsupported.
+    where the count can show it; levels it cannot show are marked unsupported. --held-out sets are scored at
+    those thresholds without moving them; a level whose claim one of them breaks is marked unsupported.
 
     \b
     Example:
       biolock data synth --modality vein --identities 150 --impressions 6 --profile roi --seed 7 --out out/sv
       biolock train calibrate-card models/vein.json --data ../shared/data --set vein/fvusm_roi --synthetic out/sv
+      biolock train calibrate-card models/fingerprint.json --data ../shared/data --set fingerprint/fvc2000 \\
+          --set fingerprint/fvc2002 --held-out fingerprint/polyu_hrf_500dpi --synthetic out/fp
     """
     from device.evaluation.decisions import DecisionOptions, open_decision
     from device.fusion import load_fusion_card, save_fusion_card
 
     raw = json.loads(card.read_text(encoding="utf-8"))
     is_fusion = str(raw.get("format", "")).startswith("biolock-fusion-card")
+    only = (*only, *held_out) if only else only  # a held-out set is scored even when --set narrows the rest
     sources = [(p, only, "") for p in real] + [(p, (), "synthetic:") for p in synthetic]
     if not sources:
         raise click.UsageError("give at least one --data or --synthetic set")
@@ -142,12 +168,13 @@ def calibrate_card_cmd(card: Path, real: tuple[Path, ...], only: tuple[str, ...]
         decision.close()
     method = f"{decision.name} decision ({decision.matcher_id}), every cross-identity pair"
     target = out or card
+    sets, held = split_held_out(sets, held_out)
     if is_fusion:
-        fc = calibrate_fusion_card(load_fusion_card(card), sets, method)
+        fc = calibrate_fusion_card(load_fusion_card(card), sets, method, held)
         save_fusion_card(fc, target)
         block = fc.extra["calibration"]
     else:
-        thresholds, block = calibrated(sets, method, ceiling=1.0)
+        thresholds, block = calibrated(sets, method, ceiling=1.0, held_out=held)
         write_model_card(card, thresholds, block, target)
     click.echo(f"wrote {target}")
     for level, r in block["levels"].items():
@@ -158,3 +185,6 @@ def calibrate_card_cmd(card: Path, real: tuple[Path, ...], only: tuple[str, ...]
         for name, per in block["per_set"].items():
             p = per[level]
             click.echo(f"      {name}: FMR {p['false_matches']}/{p['impostor_pairs']:,}, FNMR {100 * p['fnmr']:.2f} %")
+        for name, h in r.get("held_out", {}).items():
+            fnmr = "" if h["fnmr"] is None else f", FNMR {100 * h['fnmr']:.2f} %"
+            click.echo(f"      held out {name}: FMR {h['false_matches']}/{h['impostor_pairs']:,}{fnmr}: {h['verdict']}")

@@ -13,6 +13,13 @@ against the card's own thresholds and recomputed bound, so a hand-edited or inco
       "per_set": {"vein/fvusm_roi": {"balanced": {"impostor_pairs": ..., "false_matches": ..., "fmr": ...,
                   "fnmr": ...}, ...}, ...}}
 
+A level may also carry ``held_out``: sets scored at the fitted threshold but never used to fit it (a real sensor
+whose terms allow evaluation only, or one kept back to test how the threshold travels). Each gets a verdict
+(``held_out_verdict``): ``refutes`` (the measured FMR is above the claim on at least 1/claim pairs), ``holds``
+(at or below the claim, and its 95 % bound within 3x the claim: issue 16's target on real sets) or
+``inconclusive`` (too few pairs either way). A refuted level is not supported, whatever the calibration sets
+say: a promise that one real sensor is seen to break is not made.
+
 The same block (plus ``model``) is a site calibration file (``device.calibration.site``).
 """
 
@@ -29,6 +36,23 @@ FORMAT = "biolock-calibration/1"
 LEVEL_KEYS = {"convenient": "1e-3", "balanced": "1e-4", "secure": "2e-5"}  # weakest first
 CLAIMS = {"1e-3": 1e-3, "1e-4": 1e-4, "2e-5": 2e-5}
 _TOL = 1e-9
+VERDICTS = ("holds", "inconclusive", "refutes")
+HELD_OUT_SLACK = 3.0  # issue 16's target on real sets: measured FMR <= claim and its 95 % bound <= 3x claim
+
+
+def held_out_verdict(false_matches: int, impostor_pairs: int, claim: float) -> str:
+    """What a held-out set says of a claim at the card's threshold (see the module docstring).
+
+    With fewer than 1/claim impostor pairs one false match already exceeds the claim, so the set cannot show it
+    either way: ``inconclusive``.
+    """
+    if impostor_pairs * claim < 1.0:
+        return "inconclusive"
+    if false_matches / impostor_pairs > claim:
+        return "refutes"
+    if clopper_pearson_upper(false_matches, impostor_pairs) > HELD_OUT_SLACK * claim:
+        return "inconclusive"
+    return "holds"
 
 
 @dataclass(frozen=True)
@@ -44,11 +68,20 @@ class LevelCalibration:
     fnmr: float
     fmr_upper95: float
     supported: bool
+    held_out: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["sets"] = list(self.sets)
+        if not self.held_out:
+            d.pop("held_out")
+        else:
+            d["held_out"] = {k: dict(v) for k, v in self.held_out.items()}
         return d
+
+    def refuted_by(self) -> list[str]:
+        """The held-out sets whose measurement breaks this level's claim."""
+        return [name for name, r in self.held_out.items() if r.get("verdict") == "refutes"]
 
 
 @dataclass(frozen=True)
@@ -61,7 +94,7 @@ class Calibration:
         return bool(level in self.levels and self.levels[level].supported)
 
     def strongest_supported(self) -> str | None:
-        """The strictest level whose bound reaches its claim (secure > balanced > convenient), else None."""
+        """The strictest supported level (secure > balanced > convenient), else None."""
         for level in reversed(tuple(LEVEL_KEYS)):
             if self.supported(level):
                 return level
@@ -115,10 +148,47 @@ def _level(level: str, raw: object, thresholds: Mapping[str, float], where: str,
     expected = clopper_pearson_upper(fm, n)
     if abs(upper - expected) > 1e-6 * expected:
         raise error(f"{w}.fmr_upper95 {upper} is not the 95 % Clopper-Pearson bound {expected:.6g} of {fm}/{n}")
+    held = _held_out(raw.get("held_out", {}), claim, sets, w, error)
+    refuted = [name for name, r in held.items() if r["verdict"] == "refutes"]
+    want = expected <= claim and not refuted
     supported = raw.get("supported")
-    if supported is not (expected <= claim):
-        raise error(f"{w}.supported must be {expected <= claim} (bound {expected:.3g} vs claim {claim:g})")
-    return LevelCalibration(key, claim, threshold, tuple(sets), n, g, fm, fmr, fnmr, upper, bool(supported))
+    if supported is not want:
+        why = f"refuted on held-out {', '.join(refuted)}" if refuted else f"bound {expected:.3g} vs claim {claim:g}"
+        raise error(f"{w}.supported must be {want} ({why})")
+    return LevelCalibration(key, claim, threshold, tuple(sets), n, g, fm, fmr, fnmr, upper, bool(supported), held)
+
+
+def _held_out(raw: object, claim: float, fitted_on: list[str], where: str,
+              error: type[Exception]) -> dict[str, dict]:
+    """Validated held-out results: counts consistent, bound and verdict recomputed, none of the fitting sets."""
+    if not isinstance(raw, Mapping):
+        raise error(f"{where}.held_out must be an object of set name -> measurement")
+    out: dict[str, dict] = {}
+    for name, r in raw.items():
+        w = f"{where}.held_out.{name}"
+        if name in fitted_on:
+            raise error(f"{w}: a set the threshold was fitted on is not held out")
+        if not isinstance(r, Mapping):
+            raise error(f"{w} must be an object")
+        n, g, fm = (_int(r, k, w, error) for k in ("impostor_pairs", "genuine_pairs", "false_matches"))
+        if n == 0 or fm > n:
+            raise error(f"{w}: needs impostor_pairs > 0 and false_matches <= impostor_pairs, got {fm} of {n}")
+        fmr, upper = _num(r, "fmr", w, error), _num(r, "fmr_upper95", w, error)
+        if abs(fmr - fm / n) > 1e-12:
+            raise error(f"{w}.fmr {fmr} is not false_matches / impostor_pairs = {fm / n}")
+        expected = clopper_pearson_upper(fm, n)
+        if abs(upper - expected) > 1e-6 * expected:
+            raise error(f"{w}.fmr_upper95 {upper} is not the 95 % Clopper-Pearson bound {expected:.6g}")
+        fnmr = r.get("fnmr")
+        if fnmr is not None and (isinstance(fnmr, bool) or not isinstance(fnmr, (int, float))
+                                 or not 0.0 <= fnmr <= 1.0):
+            raise error(f"{w}.fnmr must be null or within [0, 1], got {fnmr!r}")
+        verdict = held_out_verdict(fm, n, claim)
+        if r.get("verdict") != verdict:
+            raise error(f"{w}.verdict must be {verdict!r} ({fm} of {n:,} impostor pairs, claim {claim:g})")
+        out[str(name)] = {"impostor_pairs": n, "genuine_pairs": g, "false_matches": fm, "fmr": fmr,
+                          "fnmr": None if fnmr is None else float(fnmr), "fmr_upper95": upper, "verdict": verdict}
+    return out
 
 
 def parse_calibration(raw: object, thresholds: Mapping[str, float], where: str,

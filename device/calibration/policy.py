@@ -77,12 +77,23 @@ def decision_info(matcher: str, card_path: str, calibration: Any, level: str, th
         best = (f"the strongest level it supports is {strongest!r}: set matching.security = {strongest!r}"
                 if strongest else f"it supports no level: calibrate it on more impostors ({recalibrate})")
         raise ConfigError(
-            f"security level {level!r} is not supported by {card_path}: its 95 % FMR bound {lv.fmr_upper95:.2g} "
-            f"on {lv.impostor_pairs:,} impostor pairs is above the claim {claim:g}; {best}, or set "
+            f"security level {level!r} is not supported by {card_path}: {_why_unsupported(lv)}; {best}, or set "
             "matching.allow_unsupported_level = true to run anyway (logged on every start)")
     if not lv.supported:
         log.warning("%s", info.summary())
     return info
+
+
+def _why_unsupported(lv: Any) -> str:
+    """The measurement that withdrew a level's promise: a held-out sensor that breaks it, or too few impostors."""
+    refuted = lv.refuted_by()
+    if refuted:
+        r = lv.held_out[refuted[0]]
+        return (f"at its threshold {r['false_matches']:,} of {r['impostor_pairs']:,} impostor pairs of the held-out "
+                f"set {refuted[0]} match (FMR {r['fmr']:.2g}, bound {r['fmr_upper95']:.2g}), above the claim "
+                f"{lv.claim:g}")
+    return (f"its 95 % FMR bound {lv.fmr_upper95:.2g} on {lv.impostor_pairs:,} impostor pairs is above the claim "
+            f"{lv.claim:g}")
 
 
 def audit_bucket(score: float | None, fused: bool) -> str | None:
