@@ -199,6 +199,8 @@ def test_held_out_verdicts():
     assert held_out_verdict(1, 10_878, 1e-4) == "inconclusive"  # within the claim, but the bound is 4.4e-4
     assert held_out_verdict(0, 10_878, 1e-4) == "holds"  # bound 2.75e-4 <= 3x the claim
     assert held_out_verdict(3, 10_878, 1e-4) == "refutes"
+    assert held_out_verdict(2, 10_878, 2e-5) == "refutes"  # 0.2 expected: 2 happen < 2 % of the time
+    assert held_out_verdict(1, 10_878, 2e-5) == "inconclusive"
 
 
 def test_a_held_out_set_that_breaks_a_claim_withdraws_the_level_without_moving_thresholds():
@@ -249,3 +251,29 @@ def test_a_refuted_level_is_refused_at_start_naming_the_set():
     with pytest.raises(ConfigError, match="held-out set fingerprint/sensor-y.*'convenient'"):
         decision_info("m", "card.json", cal, "balanced", t["1e-4"])
     assert decision_info("m", "card.json", cal, "convenient", t["1e-3"]).supported
+
+
+def test_calibrate_card_command_holds_a_set_out(tmp_path):
+    from click.testing import CliRunner
+
+    from training.card_calibration import calibrate_card_cmd
+
+    raw = json.loads((MODELS / "fingerprint.json").read_text())
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / raw["file"]).write_bytes((MODELS / raw["file"]).read_bytes())
+    card = folder / "fingerprint.json"
+    card.write_text(json.dumps(raw))
+    real = _manifest(tmp_path / "real", "fingerprint/sensorx", 4, 3, 10)
+    held = _manifest(tmp_path / "held", "fingerprint/sensory", 4, 3, 30)
+    synth = _manifest(tmp_path / "synth", "fingerprint/synthetic-r307", 4, 3, 50)
+    args = [str(card), "--data", str(real), "--data", str(held), "--synthetic", str(synth), "--no-progress"]
+    res = CliRunner().invoke(calibrate_card_cmd, [*args, "--held-out", "fingerprint/sensory",
+                                                  "--held-out-protocol", "fvc"])
+    assert res.exit_code == 0, res.output
+    lv = load_card(card).calibration.levels["convenient"]
+    assert set(lv.sets) == {"fingerprint/sensorx", "synthetic:fingerprint/synthetic-r307"}
+    assert lv.held_out["fingerprint/sensory"]["impostor_pairs"] == 4 * 3 // 2  # FVC protocol: first impressions
+    assert "held out fingerprint/sensory" in res.output
+    bad = CliRunner().invoke(calibrate_card_cmd, [*args, "--held-out", "fingerprint/nothere"])
+    assert bad.exit_code != 0 and "names no scored set" in bad.output

@@ -49,11 +49,8 @@ def calibrated(sets: ScoreSets, method: str, ceiling: float | None = None,
 def split_held_out(sets: Mapping[str, tuple[np.ndarray, np.ndarray]], held_out: tuple[str, ...],
                    ) -> tuple[dict, dict]:
     """(sets to fit on, sets held out): a set is held out when ``held_out`` names it or a folder above it."""
-    def under(name: str, h: str) -> bool:
-        return name == h or name.startswith(h.rstrip("/") + "/")
-
-    held = {k: v for k, v in sets.items() if any(under(k, h) for h in held_out)}
-    unused = [h for h in held_out if not any(under(k, h) for k in sets)]
+    held = {k: v for k, v in sets.items() if any(_under(k, h) for h in held_out)}
+    unused = [h for h in held_out if not any(_under(k, h) for k in sets)]
     if unused:
         raise click.UsageError(f"--held-out {', '.join(unused)} names no scored set (have: {', '.join(sets)})")
     fit = {k: v for k, v in sets.items() if k not in held}
@@ -87,8 +84,17 @@ def fused_from_raw(card, genuine: Mapping[str, np.ndarray], impostor: Mapping[st
     return fuse(genuine), fuse(impostor)
 
 
-def score_sources(decision, sources: list[tuple[Path, tuple[str, ...], str]], progress: bool = True) -> dict:
-    """Every cross-identity pair of each set: {set name: (genuine, impostor)}; ``prefix`` marks synthetic sets."""
+def _under(name: str, h: str) -> bool:
+    return name == h or name.startswith(h.rstrip("/") + "/")
+
+
+def score_sources(decision, sources: list[tuple[Path, tuple[str, ...], str]], progress: bool = True,
+                  fvc_protocol: tuple[str, ...] = ()) -> dict:
+    """Every cross-identity pair of each set: {set name: (genuine, impostor)}; ``prefix`` marks synthetic sets.
+
+    Sets under ``fvc_protocol`` take the FVC protocol's impostors (first impressions only): for a held-out set
+    whose every pair would take hours with a slow matcher.
+    """
     from device.evaluation.datasets import genuine_pairs, impostor_pairs, load_sets, usable_pairs
     from device.evaluation.runner import extract_all, score_pairs
 
@@ -98,7 +104,8 @@ def score_sources(decision, sources: list[tuple[Path, tuple[str, ...], str]], pr
             templates, ok, _, _ = extract_all(decision, es, progress)
             cheap = decision.name == "embedding"
             gen = usable_pairs(genuine_pairs(es.labels), ok)
-            imp = usable_pairs(impostor_pairs(es.labels, es.impressions, "all"), ok)
+            protocol = "fvc" if any(_under(es.name, h) for h in fvc_protocol) else "all"
+            imp = usable_pairs(impostor_pairs(es.labels, es.impressions, protocol), ok)
             g, _ = score_pairs(decision, templates, gen, f"genuine {es.name}", progress, cheap)
             i, _ = score_pairs(decision, templates, imp, f"impostors {es.name}", progress, cheap)
             out[f"{prefix}{es.name}"] = (g, i)
@@ -128,13 +135,16 @@ def write_model_card(path: Path, thresholds: dict[str, float], block: dict, out:
               help="Synthetic dataset folder(s) from `biolock data synth` (named synthetic:...).")
 @click.option("--held-out", "held_out", multiple=True,
               help="Sets of --data scored at the fitted thresholds, never fitted on (set or folder names, repeatable).")
+@click.option("--held-out-protocol", type=click.Choice(["all", "fvc"]), default="all", show_default=True,
+              help="Impostors of the held-out sets: every cross-identity pair, or the FVC protocol's (fewer).")
 @click.option("--model", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="For a fusion card: the model card it fuses (default: the shipped one).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write (default: overwrite CARD).")
 @click.option("--no-progress", is_flag=True)
 def calibrate_card_cmd(card: Path, real: tuple[Path, ...], only: tuple[str, ...], synthetic: tuple[Path, ...],
-                       held_out: tuple[str, ...], model: Path | None, out: Path | None, no_progress: bool) -> None:
+                       held_out: tuple[str, ...], held_out_protocol: str, model: Path | None, out: Path | None,
+                       no_progress: bool) -> None:
     """Set CARD's thresholds on real and synthetic sets (every cross-identity pair) and record the calibration.
 
     A model card is scored by its embedding alone; a fusion card (minutiae card) by the fused decision. Per
@@ -163,10 +173,14 @@ def calibrate_card_cmd(card: Path, real: tuple[Path, ...], only: tuple[str, ...]
     else:
         decision = open_decision("embedding", DecisionOptions(raw.get("modality", "fingerprint"), model=card))
     try:
-        sets = score_sources(decision, sources, not no_progress)
+        sets = score_sources(decision, sources, not no_progress,
+                             held_out if held_out_protocol == "fvc" else ())
     finally:
         decision.close()
     method = f"{decision.name} decision ({decision.matcher_id}), every cross-identity pair"
+    if held_out:
+        method += (f"; held out: {', '.join(held_out)} ("
+                   f"{'FVC protocol impostors' if held_out_protocol == 'fvc' else 'every cross-identity pair'})")
     target = out or card
     sets, held = split_held_out(sets, held_out)
     if is_fusion:

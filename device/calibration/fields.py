@@ -15,7 +15,8 @@ against the card's own thresholds and recomputed bound, so a hand-edited or inco
 
 A level may also carry ``held_out``: sets scored at the fitted threshold but never used to fit it (a real sensor
 whose terms allow evaluation only, or one kept back to test how the threshold travels). Each gets a verdict
-(``held_out_verdict``): ``refutes`` (the measured FMR is above the claim on at least 1/claim pairs), ``holds``
+(``held_out_verdict``): ``refutes`` (the measured FMR is above the claim on at least 1/claim pairs, or there are
+more false matches than the claim makes likely at 95 % confidence on fewer pairs), ``holds``
 (at or below the claim, and its 95 % bound within 3x the claim: issue 16's target on real sets) or
 ``inconclusive`` (too few pairs either way). A refuted level is not supported, whatever the calibration sets
 say: a promise that one real sensor is seen to break is not made.
@@ -29,7 +30,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from device.calibration.bounds import clopper_pearson_upper
+from device.calibration.bounds import CONFIDENCE, binomial_cdf, clopper_pearson_upper
 from device.errors import ModelError
 
 FORMAT = "biolock-calibration/1"
@@ -43,13 +44,15 @@ HELD_OUT_SLACK = 3.0  # issue 16's target on real sets: measured FMR <= claim an
 def held_out_verdict(false_matches: int, impostor_pairs: int, claim: float) -> str:
     """What a held-out set says of a claim at the card's threshold (see the module docstring).
 
-    With fewer than 1/claim impostor pairs one false match already exceeds the claim, so the set cannot show it
-    either way: ``inconclusive``.
+    With fewer than 1/claim impostor pairs one false match already exceeds the claim, so only a count the claim
+    makes unlikely (one-sided binomial test at 95 %) refutes it; otherwise the set is ``inconclusive``.
     """
+    if impostor_pairs * claim >= 1.0 and false_matches / impostor_pairs > claim:
+        return "refutes"
+    if false_matches > 0 and binomial_cdf(false_matches - 1, impostor_pairs, claim) > CONFIDENCE:
+        return "refutes"  # so many false matches would happen < 5 % of the time if the claim held
     if impostor_pairs * claim < 1.0:
         return "inconclusive"
-    if false_matches / impostor_pairs > claim:
-        return "refutes"
     if clopper_pearson_upper(false_matches, impostor_pairs) > HELD_OUT_SLACK * claim:
         return "inconclusive"
     return "holds"
