@@ -24,7 +24,7 @@ from device.store import audit as audit_log
 from device.store import integrity, keys
 from device.store.crypto import SealError, associated_data, cipher, decode_embedding, open_sealed, seal
 from device.store.db import bump_generation, transaction
-from device.store.records import check_name, encode_all, insert_enrolment, new_uid, rows
+from device.store.records import BYTES, VECTOR, check_name, encode_all, encode_blobs, insert_enrolment, new_uid, rows
 
 MAGIC = b"BIOLOCK-BACKUP/1\n"
 BACKUP_FORMAT = "biolock-backup/1"
@@ -51,6 +51,7 @@ def export_to(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: str)
             users[name] = {"name": name, "created": created, "enrolments": {}}
         enrol_meta = {eid: (finger, modality, model_id, dim, created) for eid, finger, modality, model_id, dim,
                       created in conn.execute("SELECT id, finger, modality, model_id, dim, created FROM enrolments")}
+        # byte templates (schema 4) travel as their bytes with "kind": "bytes"; embeddings as before (no "kind")
         aead = cipher(key)
         for row in rows(conn):
             finger, modality, model_id, dim, created = enrol_meta[row.enrolment_id]
@@ -58,7 +59,11 @@ def export_to(conn: sqlite3.Connection, key: bytes, path: Path, passphrase: str)
             enrolment = entry["enrolments"].setdefault(row.enrolment_id, {
                 "finger": finger, "modality": modality, "model_id": model_id, "dim": dim, "created": created,
                 "templates": []})
-            enrolment["templates"].append(base64.b64encode(row.embedding(aead).astype("<f4").tobytes()).decode())
+            if row.kind == BYTES:
+                enrolment["kind"] = BYTES
+                enrolment["templates"].append(base64.b64encode(row.blob(aead)).decode())
+            else:
+                enrolment["templates"].append(base64.b64encode(row.embedding(aead).astype("<f4").tobytes()).decode())
             count += 1
     finally:
         conn.execute("ROLLBACK")
@@ -105,6 +110,10 @@ def read_backup(path: Path, passphrase: str) -> dict:
 
 
 def _embeddings(enrolment: dict) -> tuple[list[bytes], int]:
+    if enrolment.get("kind", VECTOR) == BYTES:
+        return encode_blobs([base64.b64decode(t) for t in enrolment["templates"]]), 0
+    if enrolment.get("kind", VECTOR) != VECTOR:
+        raise ValueError("unknown enrolment kind")
     vectors = [decode_embedding(b"BLT1" + int(enrolment["dim"]).to_bytes(2, "little") + base64.b64decode(t))
                for t in enrolment["templates"]]
     return encode_all([np.asarray(v) for v in vectors])
@@ -124,7 +133,8 @@ def import_from(conn: sqlite3.Connection, store_key: Callable[[], bytes], path: 
             for e in user["enrolments"]:
                 plain, dim = _embeddings(e)
                 enrolments.append((check_name("finger", e["finger"], 32), check_name("modality", e["modality"], 32),
-                                   check_name("model id", e["model_id"], 128), plain, dim, float(e["created"])))
+                                   check_name("model id", e["model_id"], 128), plain, dim, float(e["created"]),
+                                   e.get("kind", VECTOR)))
             prepared.append((name, float(user["created"]), enrolments))
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreError(f"backup {path} holds an invalid record ({type(exc).__name__})") from None
@@ -142,13 +152,13 @@ def import_from(conn: sqlite3.Connection, store_key: Callable[[], bytes], path: 
             user_id = conn.execute("INSERT INTO users (uid, name, created) VALUES (?, ?, ?)",
                                    (uid, name, created)).lastrowid
             integrity.set_user_mac(conn, key, user_id)
-            for finger, modality, model_id, plain, dim, e_created in enrolments:
-                other = conn.execute("SELECT dim FROM enrolments WHERE model_id = ? AND modality = ? AND dim != ?",
-                                     (model_id, modality, dim)).fetchone()
+            for finger, modality, model_id, plain, dim, e_created, kind in enrolments:
+                other = conn.execute("SELECT dim FROM enrolments WHERE model_id = ? AND modality = ? AND (dim != ? "
+                                     "OR kind != ?)", (model_id, modality, dim, kind)).fetchone()
                 if other:
                     raise StoreError(f"backup {path}: {name}'s {model_id} templates have {dim} values, the store's "
                                      f"have {other[0]} (nothing was imported)")
-                insert_enrolment(conn, key, user_id, uid, finger, modality, model_id, plain, dim, e_created)
+                insert_enrolment(conn, key, user_id, uid, finger, modality, model_id, plain, dim, e_created, kind)
                 count += len(plain)
         bump_generation(conn)
         integrity.bump(conn, key)

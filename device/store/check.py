@@ -76,12 +76,12 @@ def run_check(conn: sqlite3.Connection, path: str, key: bytes, state_dir: Path |
         aead = cipher(key)
         for row in rows(conn):
             try:
-                vector = row.embedding(aead)
+                vector = row.decoded(aead)  # an embedding, or a byte template (schema 4)
             except BiolockError as exc:
                 report.problems.append(f"template {row.template_id} of user {row.user!r} ({row.finger}, "
                                        f"{row.model_id}): {exc}")
                 continue
-            if not np.any(vector):
+            if isinstance(vector, np.ndarray) and not np.any(vector):
                 report.problems.append(f"template {row.template_id} of user {row.user!r} is all zeros")
                 continue
             report.opened += 1

@@ -5,7 +5,9 @@ alike, and the associated data (user, template, model, modality, finger) binds e
 record copied onto another user or another model fails to open instead of silently matching.
 
 A sealed blob is ``nonce (12) || ciphertext || tag (16)``. The plaintext of a template is ``b"BLT1"``, the
-dimension as u16 little endian, then ``dim`` float32 little-endian values; it is validated when opened.
+dimension as u16 little endian, then ``dim`` float32 little-endian values; it is validated when opened. A byte
+template (schema 4: a variable-length template of a matcher, e.g. the small-sensor placements of issue 18) is
+``b"BLB1"``, its length as u32 little endian, then the bytes (at most ``MAX_BLOB``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ KEY_SIZE = 32
 NONCE_SIZE = 12
 TAG_SIZE = 16
 _TEMPLATE_MAGIC = b"BLT1"
+_BLOB_MAGIC = b"BLB1"
+MAX_BLOB = 64 * 1024  # the longest byte template the store keeps (small-sensor placements: <= 16 KB)
 _KCV_LABEL = b"biolock-store key check v1"
 _KEY_ID_LABEL = b"biolock-store key id v1"
 MAX_DIM = 4096
@@ -109,6 +113,26 @@ def decode_embedding(plaintext: bytes) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise StoreError("template record holds non-finite values")
     return arr
+
+
+def encode_blob(data: bytes) -> bytes:
+    """Serialize one byte template for sealing; rejects empty and oversized ones."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise StoreError(f"a byte template must be bytes, got {type(data).__name__}")
+    raw = bytes(data)
+    if not 0 < len(raw) <= MAX_BLOB:
+        raise StoreError(f"a byte template must hold 1..{MAX_BLOB} bytes, got {len(raw)}")
+    return _BLOB_MAGIC + struct.pack("<I", len(raw)) + raw
+
+
+def decode_blob(plaintext: bytes) -> bytes:
+    """Inverse of :func:`encode_blob`, validating magic and length."""
+    if len(plaintext) < 8 or plaintext[:4] != _BLOB_MAGIC:
+        raise StoreError("byte template record has an unknown format")
+    (size,) = struct.unpack("<I", plaintext[4:8])
+    if len(plaintext) != 8 + size or not 0 < size <= MAX_BLOB:
+        raise StoreError("byte template record has an inconsistent length")
+    return bytes(plaintext[8:])
 
 
 def key_check_value(key: bytes) -> bytes:

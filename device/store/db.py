@@ -79,6 +79,12 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE users ADD COLUMN name_mac BLOB;
     """,
+    # 4: byte templates (issue 18): an enrolment holds float vectors ('vector': every enrolment before) or
+    # variable-length byte templates ('bytes', e.g. small-sensor placements of up to 16 KB); a biolock before
+    # schema 4 refuses such a store (newer schema) instead of misreading its templates
+    """
+    ALTER TABLE enrolments ADD COLUMN kind TEXT NOT NULL DEFAULT 'vector';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

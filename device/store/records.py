@@ -21,7 +21,9 @@ from device.store.crypto import (
     SealError,
     associated_data,
     cipher,
+    decode_blob,
     decode_embedding,
+    encode_blob,
     encode_embedding,
     open_sealed,
     open_with,
@@ -72,16 +74,29 @@ def encode_all(embeddings: Sequence[np.ndarray]) -> tuple[list[bytes], int]:
     return plain, dims.pop()
 
 
+VECTOR, BYTES = "vector", "bytes"  # enrolments.kind (schema 4)
+
+
+def encode_blobs(blobs: Sequence[bytes]) -> list[bytes]:
+    """Serialize byte templates for sealing (at least one)."""
+    plain = [encode_blob(b) for b in blobs]
+    if not plain:
+        raise StoreError("enrolment needs at least one template")
+    return plain
+
+
 def new_uid() -> str:
     return secrets.token_hex(16)
 
 
 def insert_enrolment(conn: sqlite3.Connection, key: bytes, user_id: int, user_uid: str, finger: str,
-                     modality: str, model_id: str, plaintexts: list[bytes], dim: int, now: float) -> None:
-    """Insert one enrolment and its sealed templates (inside the caller's transaction)."""
+                     modality: str, model_id: str, plaintexts: list[bytes], dim: int, now: float,
+                     kind: str = VECTOR) -> None:
+    """Insert one enrolment and its sealed templates (inside the caller's transaction); ``kind`` ``bytes``: byte
+    templates (``dim`` 0)."""
     cur = conn.execute(
-        "INSERT INTO enrolments (user_id, finger, modality, model_id, dim, count, created) VALUES (?,?,?,?,?,?,?)",
-        (user_id, finger, modality, model_id, dim, len(plaintexts), now))
+        "INSERT INTO enrolments (user_id, finger, modality, model_id, dim, count, created, kind) "
+        "VALUES (?,?,?,?,?,?,?,?)", (user_id, finger, modality, model_id, dim, len(plaintexts), now, kind))
     enrolment_id = cur.lastrowid
     aead = cipher(key)
     for plain in plaintexts:
@@ -104,6 +119,7 @@ class Row(NamedTuple):
     dim: int
     enrolment_id: int
     name_mac: bytes | None
+    kind: str = VECTOR  # enrolments.kind: "vector" (embeddings) or "bytes" (byte templates)
 
     @property
     def aad(self) -> bytes:
@@ -121,9 +137,24 @@ class Row(NamedTuple):
             raise StoreError(f"template {self.template_id} has {vector.shape[0]} values, expected {self.dim}")
         return vector
 
+    def blob(self, key: bytes | AESGCM) -> bytes:
+        """The byte template of a ``bytes`` enrolment's row."""
+        if self.kind != BYTES:
+            raise StoreError(f"template {self.template_id} is a vector, not a byte template")
+        return decode_blob(self.plaintext(key))
+
+    def decoded(self, key: bytes | AESGCM) -> np.ndarray | bytes:
+        """The embedding or the byte template, as the row's enrolment kind says."""
+        if self.kind == BYTES:
+            return self.blob(key)
+        if self.kind != VECTOR:
+            raise StoreError(f"template {self.template_id} belongs to an enrolment of unknown kind {self.kind!r}")
+        return self.embedding(key)
+
 
 _SELECT = ("SELECT t.id, t.uid, CAST(t.sealed AS BLOB), u.name, u.uid, e.finger, e.modality, e.model_id, e.dim, e.id, "
-           "u.name_mac FROM templates t JOIN enrolments e ON t.enrolment_id = e.id JOIN users u ON e.user_id = u.id")
+           "u.name_mac, e.kind "
+           "FROM templates t JOIN enrolments e ON t.enrolment_id = e.id JOIN users u ON e.user_id = u.id")
 
 
 def rows(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> Iterator[Row]:
@@ -132,24 +163,48 @@ def rows(conn: sqlite3.Connection, where: str = "", params: tuple = ()) -> Itera
     return map(Row._make, conn.execute(sql, params))
 
 
+def _check_names(key: bytes, found: list[Row]) -> None:
+    """Every user named in ``found`` must carry the name enrolled (name MAC), else SealError: no decision."""
+    named: set[tuple[str, str]] = set()
+    for row in found:
+        if (row.user_uid, row.user) not in named:
+            if not name_ok(key, row.user_uid, row.user, row.name_mac):
+                raise SealError(f"user {row.user!r}: the name does not authenticate (changed without the key); "
+                                "run `biolock store check`")
+            named.add((row.user_uid, row.user))
+
+
+def open_blobs(key: bytes, found: list[Row]) -> list[bytes]:
+    """Open the rows of ``bytes`` enrolments; SealError / StoreError (never a partial list) when one fails."""
+    _check_names(key, found)
+    aead = cipher(key)
+    out = []
+    for row in found:
+        if row.kind != BYTES:
+            raise StoreError(f"template {row.template_id} of user {row.user!r} is a vector, not a byte template")
+        try:
+            out.append(row.blob(aead))
+        except SealError as exc:
+            raise SealError(f"template {row.template_id} of user {row.user!r}: {exc}; run `biolock store check`") \
+                from None
+        except StoreError as exc:
+            raise StoreError(f"template {row.template_id} of user {row.user!r}: {exc}") from None
+    return out
+
+
 def open_matrix(key: bytes, found: list[Row], dim: int) -> np.ndarray:
     """Open many rows into one (n, dim) float32 matrix: one cipher object, vectorized format and value checks."""
     aead = cipher(key)
     expected = 6 + 4 * dim
     plains = []
-    named: set[tuple[str, str]] = set()
+    _check_names(key, found)  # the name shown and unlocked for must be the one enrolled
     for row in found:
-        if (row.user_uid, row.user) not in named:  # the name shown and unlocked for must be the one enrolled
-            if not name_ok(key, row.user_uid, row.user, row.name_mac):
-                raise SealError(f"user {row.user!r}: the name does not authenticate (changed without the key); "
-                                "run `biolock store check`")
-            named.add((row.user_uid, row.user))
         try:
             plain = open_with(aead, row.sealed, row.aad)
         except SealError as exc:
             raise SealError(f"template {row.template_id} of user {row.user!r}: {exc}; run `biolock store check`") \
                 from None
-        if len(plain) != expected or row.dim != dim:
+        if len(plain) != expected or row.dim != dim or row.kind != VECTOR:
             raise StoreError(f"template {row.template_id} of user {row.user!r} has an unexpected size")
         plains.append(plain)
     if not plains:

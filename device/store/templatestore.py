@@ -27,8 +27,19 @@ from device.store.check import CheckReport, run_check
 from device.store.crypto import check_key, key_id, same_key_check
 from device.store.keys import KEY_FILE, ensure_state_dir
 from device.store.lockstore import LockoutMixin
-from device.store.records import check_name, encode_all, insert_enrolment, new_uid, open_matrix, rows
-from device.store.views import Gallery, UserInfo, user_infos
+from device.store.records import (
+    BYTES,
+    VECTOR,
+    check_name,
+    encode_all,
+    encode_blobs,
+    insert_enrolment,
+    new_uid,
+    open_blobs,
+    open_matrix,
+    rows,
+)
+from device.store.views import ByteGallery, Gallery, UserInfo, user_infos
 
 SAME = object()  # rotate_key(passphrase=SAME): protect the new key file like the current one
 
@@ -49,7 +60,7 @@ class TemplateStore(LockoutMixin):
         self._clock = clock
         self._boot_id = boot_id
         self._lock = threading.RLock()
-        self._cache: dict[tuple[str, str], Gallery] = {}
+        self._cache: dict[tuple[str, ...], Gallery | ByteGallery] = {}
         self._seen: tuple[int, int] = (-1, -1)  # (PRAGMA data_version, generation) the cache was built at
         self._batch_depth = 0
         self._pending_gen = 0  # generation committed but not yet written to store.gen
@@ -206,13 +217,26 @@ class TemplateStore(LockoutMixin):
     def enroll(self, user: str, finger: str, modality: str, model_id: str,
                embeddings: Sequence[np.ndarray]) -> None:
         """Store one finger's templates for ``user`` (created if new), replacing that finger's old ones; atomic."""
+        plain, dim = encode_all(embeddings)
+        self._enroll(user, finger, modality, model_id, plain, dim, VECTOR)
+
+    def enroll_bytes(self, user: str, finger: str, modality: str, model_id: str, templates: Sequence[bytes]) -> None:
+        """Like :meth:`enroll` for byte templates of any length up to ``crypto.MAX_BLOB`` (64 KB), e.g. a
+        small-sensor enrolment of many placements (issue 18); sealed like embeddings, one record each."""
+        self._enroll(user, finger, modality, model_id, encode_blobs(templates), 0, BYTES)
+
+    def _enroll(self, user: str, finger: str, modality: str, model_id: str, plain: list[bytes], dim: int,
+                kind: str) -> None:
         check_name("user name", user)
         check_name("finger", finger, 32)
         check_name("modality", modality, 32)
         check_name("model id", model_id, 128)
-        plain, dim = encode_all(embeddings)
         with self._lock, db.errors(self.path), self._write():
             key = self._sync()
+            mixed = self.conn.execute("SELECT kind FROM enrolments WHERE model_id = ? AND modality = ? AND kind != ? "
+                                      "LIMIT 1", (model_id, modality, kind)).fetchone()
+            if mixed:
+                raise StoreError(f"model {model_id} has {mixed[0]} templates, got {kind} templates")
             other = self.conn.execute("SELECT DISTINCT dim FROM enrolments WHERE model_id = ? AND modality = ? "
                                       "AND dim != ?", (model_id, modality, dim)).fetchone()
             if other:
@@ -228,11 +252,31 @@ class TemplateStore(LockoutMixin):
                 user_id, uid = found
             self.conn.execute("DELETE FROM enrolments WHERE user_id = ? AND finger = ? AND modality = ?",
                               (user_id, finger, modality))
-            insert_enrolment(self.conn, key, user_id, uid, finger, modality, model_id, plain, dim, now)
+            insert_enrolment(self.conn, key, user_id, uid, finger, modality, model_id, plain, dim, now, kind)
             audit_log.append(self.conn, now, "enrol", user, "ok", None, None,
                              f"{finger} {modality}: {len(plain)} templates")
             self._bump()
             self._changed()
+
+    def byte_templates(self, modality: str, model_id: str, user: str | None = None) -> ByteGallery:
+        """Every byte template of one model (or just ``user``'s), in enrolment order; cached like :meth:`gallery`.
+
+        A record that does not open (tampered, moved, wrong key) or a renamed user raises ``SealError``: no
+        decision is made on a damaged gallery. What the bytes mean is the matcher's business (it refuses its own
+        damaged or foreign templates)."""
+        with self._lock, db.errors(self.path), self._read():
+            key = self._sync()
+            cached = self._cache.get(("bytes", modality, model_id))
+            if cached is None:
+                found = list(rows(self.conn, "e.modality = ? AND e.model_id = ?", (modality, model_id)))
+                cached = ByteGallery(tuple(r.user for r in found), tuple(r.finger for r in found),
+                                     tuple(open_blobs(key, found)))
+                self._cache[("bytes", modality, model_id)] = cached
+            if user is None:
+                return cached
+            keep = [i for i, u in enumerate(cached.users) if u == user]
+            return ByteGallery(tuple(cached.users[i] for i in keep), tuple(cached.fingers[i] for i in keep),
+                               tuple(cached.templates[i] for i in keep))
 
     def user_templates(self, user: str, modality: str, model_id: str) -> np.ndarray:
         """All of ``user``'s templates for one model as an (n, d) float32 matrix; (0, d) if none."""

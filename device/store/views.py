@@ -21,6 +21,15 @@ class Gallery:
 
 
 @dataclass(frozen=True)
+class ByteGallery:
+    """Every byte template of one model: ``templates[i]`` belongs to ``users[i]``'s ``fingers[i]``."""
+
+    users: tuple[str, ...]
+    fingers: tuple[str, ...]
+    templates: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
 class EnrolmentInfo:
     finger: str
     modality: str

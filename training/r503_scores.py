@@ -1,0 +1,96 @@
+"""Per-touch scores of small-sensor enrolment on synthetic R503 touches: where the decision thresholds come from.
+
+    OMP_NUM_THREADS=1 python -m training.r503_scores --fingers 40 --strangers 60 --out /tmp/r503_scores.json
+
+Protocol (docs/partial-prints.md, "Decision thresholds"): synthetic fingers of the ``capacitive192`` profile
+(``training.synth``, seed ``--seed``), reduced to the 4 bits per pixel an R503 uploads (exactly what the emulated
+R503 delivers to the driver). Each of ``--fingers`` fingers is enrolled with ``SmallSensorEnrolment``
+(``--placements``, default 10) from its impressions 0, 1, 2, ... until done; probes are impressions 100.. of the
+same finger (genuine, ``--genuine`` each). Impostors: every stranger (``--strangers`` other identities, one touch
+each) against every enrolled finger, plus every genuine probe against every other enrolled finger. The score is
+``placements.verify_score`` (the device's decision score). Prints the counts and, per integer threshold, false
+matches, FMR, its 95 % upper bound and FNMR; ``--out`` writes every score as JSON.
+
+Synthetic only: nothing real is read. The impostor count bounds what can be claimed (about 3/claim pairs with no
+false match for a 95 % bound at the claim).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from device.calibration.bounds import clopper_pearson_upper
+from device.fingerprint.placements import SmallSensorEnrolment, decode_placements, verify_score
+from device.minutiae.base import MinutiaeError
+from device.minutiae.partial_backend import PartialMatcher
+
+
+def r503_touch(seed: int, identity: int, impression: int) -> np.ndarray:
+    """One synthetic touch as the R503 uploads it: capacitive192, top 4 bits kept, expanded as n * 17."""
+    from training.synth.dataset import identity_seed
+    from training.synth.fingerprint import render_impression
+
+    img = render_impression(identity_seed(seed, identity, "fingerprint"), impression, "capacitive192")
+    return ((img >> 4) * 17).astype(np.uint8)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fingers", type=int, default=40)
+    ap.add_argument("--strangers", type=int, default=60)
+    ap.add_argument("--genuine", type=int, default=5)
+    ap.add_argument("--placements", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    m = PartialMatcher(dpi=508)
+    window = (round(192 * 500 / 508),) * 2
+    templates, offered, refused, probes = [], [], 0, []
+    for f in range(args.fingers):
+        e = SmallSensorEnrolment(placements=args.placements)
+        imp = 0
+        while not e.done and imp < 4 * args.placements:
+            try:
+                fb = e.add(m.keypoints(r503_touch(args.seed, f, imp)), window)
+                refused += not fb.accepted
+            except MinutiaeError:
+                refused += 1
+            imp += 1
+        offered.append(imp)
+        templates.append(decode_placements(e.template()) if e.stored else [])
+        probes.append([m.keypoints(r503_touch(args.seed, f, 100 + g)) for g in range(args.genuine)])
+    strangers = [m.keypoints(r503_touch(args.seed, args.fingers + s, 0)) for s in range(args.strangers)]
+    genuine, impostor = [], []
+    for f, placements in enumerate(templates):
+        genuine += [verify_score(placements, p) for p in probes[f]]
+        impostor += [verify_score(placements, s) for s in strangers]
+        for g, others in enumerate(probes):
+            if g != f:
+                impostor += [verify_score(placements, p) for p in others]
+    gen, imp = np.array(genuine), np.array(impostor)
+    rows = []
+    for t in range(4, 41):
+        fm = int((imp >= t).sum())
+        rows.append({"threshold": t, "false_matches": fm, "fmr": fm / imp.size,
+                     "fmr_upper95": clopper_pearson_upper(fm, int(imp.size)), "fnmr": float((gen < t).mean())})
+    report = {"fingers": args.fingers, "placements_mean": float(np.mean([len(t) for t in templates])),
+              "touches_offered_mean": float(np.mean(offered)), "touches_refused": refused,
+              "genuine_pairs": int(gen.size), "impostor_pairs": int(imp.size), "impostor_max": float(imp.max()),
+              "seconds": round(time.perf_counter() - t0, 1), "thresholds": rows}
+    print(json.dumps({k: v for k, v in report.items() if k != "thresholds"}))
+    for r in rows:
+        print(f"t={r['threshold']:3d}  false matches {r['false_matches']:5d}  FMR {r['fmr']:.2e} "
+              f"(95 % bound {r['fmr_upper95']:.2e})  FNMR {100 * r['fnmr']:5.1f} %")
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({**report, "genuine": genuine, "impostor": impostor}, fh)
+    return report
+
+
+if __name__ == "__main__":
+    main()
