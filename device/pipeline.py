@@ -146,6 +146,10 @@ class Authenticator:
         # With minutiae, decisions are on the fused score (the minutiae card's thresholds); users enrolled without
         # minutiae templates are still decided on the embedding alone at the model card's threshold.
         self.embedding_threshold = threshold_for(card.thresholds, security)
+        # Whether the embedding alone may decide those users: only where its card supports the level (or carries no
+        # calibration); the policy's configure() also allows it under matching.allow_unsupported_level.
+        cal = getattr(card, "calibration", None)
+        self.embedding_decides = cal is None or cal.supported(security)
         self.threshold = minutiae.threshold(security) if minutiae else self.embedding_threshold
         self.agreement_threshold = (minutiae.threshold("convenient") if minutiae
                                     else threshold_for(card.thresholds, "convenient"))
@@ -261,7 +265,10 @@ class Authenticator:
         t = self._timer()
         cosines, minutiae = user_templates(galleries, user, vector)
         if self.minutiae is None or probe is None or minutiae is None:
-            result = (float(cosines.max()) if cosines.size else -1.0, self.embedding_threshold)
+            threshold = self.embedding_threshold
+            if self.minutiae is not None and not self.embedding_decides:
+                threshold = math.inf  # fail closed: the embedding alone supports no claim at this level
+            result = (float(cosines.max()) if cosines.size else -1.0, threshold)
         else:
             result = (self.minutiae.best(cosines, probe, minutiae, self.threshold), self.threshold)
         stages["match"] = stages.get("match", 0.0) + (self._timer() - t) * 1000
@@ -329,6 +336,10 @@ class Authenticator:
                                     "minutiae matcher", False, True, start, stages)
             if name in galleries.embedding.users:
                 score, threshold = self._user_score(name, vector, probe, galleries, stages)
+                if math.isinf(threshold):
+                    return self._finish("verify", name, name, math.nan, "needs re-enrolment: enrolled without "
+                                        f"minutiae templates, and the embedding alone does not support the "
+                                        f"{self.security!r} level", False, True, start, stages)
                 ok = accept(score, threshold)
                 return self._finish("verify", name, name, score, "match" if ok else "no match", ok, True, start,
                                     stages, threshold)

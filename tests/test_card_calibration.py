@@ -251,6 +251,9 @@ def test_a_refuted_level_is_refused_at_start_naming_the_set():
     with pytest.raises(ConfigError, match="held-out set fingerprint/sensor-y.*'convenient'"):
         decision_info("m", "card.json", cal, "balanced", t["1e-4"])
     assert decision_info("m", "card.json", cal, "convenient", t["1e-3"]).supported
+    info = decision_info("m", "card.json", cal, "balanced", t["1e-4"], allow_unsupported=True)
+    assert info.override and info.refuted_by == ("fingerprint/sensor-y",)
+    assert "broken on held-out fingerprint/sensor-y" in info.summary()
 
 
 def test_calibrate_card_command_holds_a_set_out(tmp_path):

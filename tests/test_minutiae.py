@@ -264,3 +264,32 @@ def test_the_same_finger_cannot_be_enrolled_to_a_second_user_with_minutiae_on(fu
     again = fused_auth.enroll("mallory", "left-index", [print_of(0, k) for k in range(6)])
     assert not again.ok and again.duplicate_of == "alice"
     assert not fused_auth.store.has_user("mallory")
+
+
+def test_a_user_without_minutiae_is_not_decided_by_an_embedding_that_supports_no_level(fixture_models,  # noqa: F811
+                                                                                       fused_auth, tmp_path):
+    """Issue 16, fail closed: the shipped embedding card's levels are refuted on a held-out real sensor, so a user
+    enrolled before minutiae must re-enrol instead of being let in on the embedding's cosine."""
+    from models_fixture import finger_image
+
+    with make_auth(fixture_models.int8_card, tmp_path / "state", minutiae="off") as plain:
+        assert plain.enroll("carol", "left-thumb", [finger_image(3, k) for k in range(4)]).ok
+    fused_auth.embedding_decides = False  # what a card whose level is unsupported sets (checked below)
+    d = fused_auth.verify("carol", finger_image(3, 1))
+    assert not d.accepted and d.reason.startswith("needs re-enrolment: enrolled without minutiae templates")
+    assert fused_auth.identify(finger_image(3, 2)).user is None
+    fused_auth.embedding_decides = True
+    assert fused_auth.verify("carol", finger_image(3, 1)).reason != d.reason
+
+
+def test_the_shipped_embedding_card_does_not_decide_users_without_minutiae(tmp_path):
+    from models import default_card
+
+    card = load_card(default_card("fingerprint"))
+    assert card.calibration is not None and not card.calibration.supported("balanced")
+    with make_auth(card.path, tmp_path / "s") as auth:
+        assert auth.minutiae is not None and not auth.embedding_decides
+    config = Config(inference=InferenceConfig(model=card.path),
+                    matching=MatchingConfig(allow_unsupported_level=True))
+    with Authenticator.from_config(config, tmp_path / "s2") as auth:
+        assert auth.embedding_decides  # the explicit override covers them too, and is logged at start

@@ -37,10 +37,12 @@ class DecisionInfo:
     strongest_supported: str | None
     override: bool = False
     site: str | None = None  # a site calibration file in force, if any
+    refuted_by: tuple[str, ...] = ()  # held-out real sets whose measurement breaks the claim at this threshold
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["calibrated_on"] = list(self.calibrated_on)
+        d["refuted_by"] = list(self.refuted_by)
         return d
 
     def summary(self) -> str:
@@ -52,6 +54,8 @@ class DecisionInfo:
         tail = f"FMR bound {self.fmr_upper95:.2g} (95 %) on {where}"
         if self.site:
             tail += f"; site calibration {self.site}"
+        if self.refuted_by:
+            tail += f"; broken on held-out {', '.join(self.refuted_by)}"
         if self.supported:
             return f"{head}; supported: {tail}"
         return f"{head}; NOT supported ({tail}), allowed by matching.allow_unsupported_level"
@@ -72,7 +76,7 @@ def decision_info(matcher: str, card_path: str, calibration: Any, level: str, th
     lv = calibration.levels[level]
     strongest = calibration.strongest_supported()
     info = DecisionInfo(matcher, card_path, level, threshold, claim, lv.supported, lv.fmr_upper95, lv.fmr,
-                        lv.impostor_pairs, lv.sets, strongest, not lv.supported, site)
+                        lv.impostor_pairs, lv.sets, strongest, not lv.supported, site, tuple(lv.refuted_by()))
     if not lv.supported and not allow_unsupported:
         best = (f"the strongest level it supports is {strongest!r}: set matching.security = {strongest!r}"
                 if strongest else f"it supports no level: calibrate it on more impostors ({recalibrate})")
@@ -161,6 +165,8 @@ def configure(auth: Any, config: Any, state_dir: Any) -> DecisionInfo:
     Sets ``auth.decision_info`` and, with a site file, the decision threshold. Raises as ``describe`` does.
     """
     info = describe(config, state_dir, auth.card, auth.minutiae)
+    if config.matching.allow_unsupported_level:
+        auth.embedding_decides = True  # users without minutiae templates: the override covers them too (logged)
     if info.site:
         auth.threshold = info.threshold
         if auth.minutiae is None:
