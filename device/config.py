@@ -91,8 +91,9 @@ class MatchingConfig:
     mode: Literal["identify", "verify"] = "identify"
     fusion_card: Path | None = None
     fusion_fallback: bool = False  # fusion mode: accept on one modality when the other is missing (audited)
-    # fingerprints: the minutiae matcher that decides (device.minutiae); auto = biolock's own (the shipped card)
-    minutiae: Literal["auto", "biolock", "nbis", "off"] = "auto"
+    # fingerprints: the minutiae matcher that decides (device.minutiae); auto = biolock's own (the shipped card), or
+    # with an R503 the small-sensor mode; partial = small-sensor mode on any sensor (device.small_sensor, issue 18)
+    minutiae: Literal["auto", "biolock", "nbis", "off", "partial"] = "auto"
     minutiae_card: Path | None = None  # default: <model card>_minutiae.json beside the model card
     # issue 16: run at a level the deciding card's calibration does not support (warned on every start)
     allow_unsupported_level: bool = False
@@ -104,6 +105,7 @@ class MatchingConfig:
 class EnrolConfig:
     captures: int = ranged(5, min=1, max=20)
     max_attempts: int = ranged(15, min=1, max=100)
+    placements: int = ranged(10, min=1, max=20)  # small-sensor mode: linked touches per finger (issue 18)
 
 
 @dataclass(frozen=True)
