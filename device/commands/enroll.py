@@ -61,7 +61,7 @@ def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: 
     if not fusion and (vein_images or only):
         raise click.UsageError("--vein-image and --only apply in fusion mode only (device.modality = 'fusion')")
 
-    def progress(fb, modality: str | None = None) -> None:
+    def progress(fb, modality: str | None = None) -> None:  # small sensor: "placement 4 stored: move ... (4/10)"
         if not as_json:
             mark = "ok " if fb.ok else "no "
             where = f"{modality} " if modality else ""
@@ -76,6 +76,9 @@ def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: 
         return
     source = file_images(images) if images else sensor_images(app.config)
     with unchanged_on_failure(app.state_dir), open_authenticator(app, model) as auth, closing(source):
+        small = hasattr(auth, "placements")  # device.small_sensor: many placements, each touch told where to move
+        if small and not as_json:
+            click.echo(f"small sensor: touch {auth.placements} times, moving the finger a little each time", err=True)
         result = auth.enroll(name, finger, source, on_capture=progress, allow_duplicate=allow_duplicate)
         if not result.ok:
             if as_json:
@@ -85,7 +88,10 @@ def command(app, name: str, finger: str, images: tuple[Path, ...], vein_images: 
         click.echo(json.dumps({**_result_dict(result), "replaced": replacing}, sort_keys=True))
     else:
         verb = "re-enrolled (replaced the old templates)" if replacing else "enrolled"
-        click.echo(f"{verb} {name} ({finger}): {result.stored} templates from {result.attempts} captures")
+        if small:  # small-sensor mode (issue 18): one template of all placements
+            click.echo(f"{verb} {name} ({finger}): {result.stored} placements from {result.attempts} touches")
+        else:
+            click.echo(f"{verb} {name} ({finger}): {result.stored} templates from {result.attempts} captures")
 
 
 def _already_enrolled(app, name: str, finger: str, replace: bool, only: str | None) -> bool:

@@ -1,0 +1,154 @@
+"""Small-sensor mode (issue 18): `biolock enroll` on an emulated R503 (real driver over a pty) enrols many linked
+placements with one line of feedback per touch; touches of another finger are refused (never a template of two
+fingers); verify and identify match a touch against every placement; damaged templates never let anyone in.
+
+Real SQLite and AES-GCM; the touches are synthetic R503 touches (capacitive192, 4 bits per pixel).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import cv2
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from device.cli import main
+from device.config import Config, EnrolConfig, MatchingConfig, SensorConfig
+from device.errors import ConfigError
+from device.pipeline import Authenticator
+from device.small_sensor import MODEL_ID, PARTIAL_MODALITY, SmallSensorAuthenticator, is_small_sensor
+from device.store.crypto import SealError
+from training.r503_scores import r503_touch
+
+SEED = 7
+PLACEMENTS = 5
+
+
+def touch(identity: int, impression: int) -> np.ndarray:
+    return r503_touch(SEED, identity, impression)
+
+
+def r503_config(placements: int = PLACEMENTS, **matching) -> Config:
+    return Config(sensor=SensorConfig(type="r30x", module="r503"), enrol=EnrolConfig(placements=placements),
+                  matching=MatchingConfig(**matching))
+
+
+def test_small_sensor_mode_is_chosen_by_the_r503_or_by_partial():
+    assert is_small_sensor(r503_config())
+    assert is_small_sensor(Config(matching=MatchingConfig(minutiae="partial")))
+    assert not is_small_sensor(Config(sensor=SensorConfig(type="r30x", module="r307")))
+    assert not is_small_sensor(r503_config(minutiae="off"))  # the operator chose: no small-sensor mode
+
+
+def test_secure_is_refused_without_calibration_and_nothing_is_created(tmp_path):
+    with pytest.raises(ConfigError, match="not supported in small-sensor mode"):
+        Authenticator.from_config(r503_config(security="secure"), tmp_path / "state")
+    assert not (tmp_path / "state").exists()
+    cfg = r503_config(security="secure", allow_unsupported_level=True)
+    with Authenticator.from_config(cfg, tmp_path / "state") as auth:
+        assert isinstance(auth, SmallSensorAuthenticator) and auth.decision_info.supported is None
+        assert "not measured" in auth.decision_info.summary()
+
+
+def test_biolock_enroll_on_the_emulated_r503_then_verify_and_identify(tmp_path):
+    from device.sensors.r30x_emulator import R30xEmulator
+
+    state = tmp_path / "state"
+    with R30xEmulator("r503") as emu:
+        cfg = tmp_path / "biolock.toml"
+        cfg.write_text(f'[sensor]\ntype = "r30x"\nmodule = "r503"\nport = "{emu.port}"\nfinger_timeout_s = 5\n'
+                       f'timeout_s = 2\n[enrol]\nplacements = {PLACEMENTS}\n')
+        for i in range(30):
+            emu.present(touch(0, i))
+        run = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "enroll", "alice"])
+        assert run.exit_code == 0, run.output
+        assert "touch 5 times, moving the finger a little each time" in run.output
+        assert "first placement stored" in run.output
+        lines = [ln for ln in run.output.splitlines() if ln.startswith("[")]
+        assert f"({PLACEMENTS}/{PLACEMENTS})" in lines[-1] and "done: placement 5 stored" in lines[-1]
+        assert any("move your finger" in ln and "% of the finger)" in ln for ln in lines)
+        assert f"enrolled alice (right-index): {PLACEMENTS} placements from {len(lines)} touches" in run.output
+        for name, img in (("genuine.png", touch(0, 100)), ("stranger.png", touch(9, 0))):
+            cv2.imwrite(str(tmp_path / name), img)
+        ok = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "verify", "alice", "--image",
+                                       str(tmp_path / "genuine.png"), "--json"])
+        assert ok.exit_code == 0, ok.output
+        who = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "identify", "--image",
+                                        str(tmp_path / "stranger.png")])
+        assert who.exit_code == 1, who.output
+    conn = sqlite3.connect(state / "store.db")
+    (modality, model, kind, count), = conn.execute("SELECT modality, model_id, kind, count FROM enrolments")
+    assert (modality, model, kind, count) == (PARTIAL_MODALITY, MODEL_ID, "bytes", 1)
+
+
+@pytest.fixture
+def auth(tmp_path):
+    with Authenticator.from_config(r503_config(), tmp_path / "state") as a:
+        yield a
+
+
+def test_touches_of_another_finger_are_refused_never_merged(auth):
+    # first touch of finger 0, then only finger 1: nothing links, the enrolment fails and stores nothing
+    said = []
+    result = auth.enroll("alice", "right-index", [touch(0, 0)] + [touch(1, i) for i in range(20)],
+                         on_capture=said.append)
+    assert not result.ok and "only 1 of 5 placements linked" in result.reason
+    assert all("does not overlap what is enrolled: use the same finger" in f.message for f in said[1:])
+    assert not auth.store.has_user("alice")
+    # finger 1 interleaved with finger 0: only finger 0's touches are stored
+    mixed = [touch(0, i // 2) if i % 2 == 0 else touch(1, 30 + i) for i in range(40)]
+    result = auth.enroll("alice", "right-index", mixed, on_capture=said.append)
+    assert result.ok and result.stored == PLACEMENTS
+    refused = [at for at, why in result.rejected if "does not overlap" in why]
+    assert refused and all(at % 2 == 0 for at in refused)  # attempt numbers of finger 1's touches (1-based)
+    assert auth.verify("alice", touch(0, 100)).accepted
+    assert not any(auth.verify("alice", touch(1, 100 + i)).accepted for i in range(3))
+
+
+def test_bad_touches_are_refused_with_what_to_do(auth):
+    blank = np.full((192, 192), 238, np.uint8)
+    sliver = touch(0, 0).copy()
+    sliver[:, 24:] = 238  # the finger covers an eighth of the window
+    said = []
+    result = auth.enroll("alice", "right-index", [blank, sliver, touch(0, 0), touch(0, 0)], on_capture=said.append)
+    assert not result.ok and [f.ok for f in said] == [False, False, True, False]
+    assert "place the finger flat" in said[1].message or "covers only" in said[1].message
+    assert "the same image twice" in said[3].message
+    d = auth.identify(blank)
+    assert not d.accepted and d.score != d.score  # no comparison: NaN, a retry for the daemon
+
+
+def test_duplicate_finger_is_refused_and_decisions_use_every_placement(auth):
+    assert auth.enroll("alice", "right-index", (touch(0, i) for i in range(30))).ok
+    assert auth.enroll("bob", "right-index", (touch(1, i) for i in range(30))).ok
+    dup = auth.enroll("mallory", "left-index", (touch(0, 40 + i) for i in range(30)))
+    assert not dup.ok and dup.duplicate_of == "alice"
+    d = auth.identify(touch(1, 100))
+    assert d.accepted and d.user == "bob" and d.score >= auth.threshold
+    assert not auth.identify(touch(5, 0)).accepted
+    v = auth.verify("carol", touch(0, 100))
+    assert not v.accepted and v.reason == "not enrolled"
+    assert auth.store.audit_tail(1)[0].score_bucket is None
+    auth.verify("alice", touch(1, 100))
+    assert auth.store.audit_tail(1)[0].score_bucket.startswith("matches ")
+
+
+def test_a_damaged_template_scores_zero_and_a_tampered_record_stops_the_decision(auth, tmp_path):
+    good = touch(0, 100)
+    assert auth.enroll("alice", "right-index", (touch(0, i) for i in range(30))).ok
+    assert auth.verify("alice", good).accepted
+    template = auth.store.byte_templates(PARTIAL_MODALITY, MODEL_ID).templates[0]
+    broken = bytearray(template)
+    broken[100] ^= 1  # sealed correctly, but not a template the matcher wrote
+    auth.store.enroll_bytes("alice", "right-index", PARTIAL_MODALITY, MODEL_ID, [bytes(broken)])
+    d = auth.verify("alice", good)
+    assert not d.accepted and d.score == 0.0 and d.reason.startswith("no match")
+    auth.store.enroll_bytes("alice", "right-index", PARTIAL_MODALITY, MODEL_ID, [template])
+    conn = sqlite3.connect(tmp_path / "state" / "store.db")
+    conn.execute("UPDATE templates SET sealed = substr(sealed, 1, 40) || x'00' || substr(sealed, 42)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(SealError):
+        auth.identify(good)
