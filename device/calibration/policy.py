@@ -179,8 +179,13 @@ def status_entry(config: Any, state_dir: Any, card: Any) -> dict[str, Any]:
     """What ``biolock status`` shows about the decision: never raises, a problem is reported as ``problem``."""
     from device.errors import BiolockError
     from device.minutiae.setup import resolve
+    from device.small_sensor import describe as describe_small_sensor
+    from device.small_sensor import is_small_sensor
 
     try:
+        if is_small_sensor(config):  # issue 18: built-in thresholds, no calibrated card (FMR not claimed)
+            info = describe_small_sensor(config)
+            return {**info.as_dict(), "summary": info.summary()}
         check, _ = resolve(config, card.path, card.model_id)
         info = describe(config, state_dir, card, check)
     except BiolockError as exc:

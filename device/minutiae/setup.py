@@ -40,6 +40,10 @@ def resolve(config: Config, model_card: Path, model_id: str) -> tuple[MinutiaeCh
     mode = config.matching.minutiae
     if mode == "off":
         return None, "matching.minutiae = off"
+    from device.small_sensor import is_small_sensor
+
+    if is_small_sensor(config):  # issue 18: R503 or minutiae = partial: the partial matcher decides alone
+        return None, "small-sensor mode: the partial matcher decides alone (device.small_sensor)"
     if config.device.modality == "vein":  # issue 19: the vein line matcher, through the same fused check
         from device.vein.setup import resolve_vein
 
