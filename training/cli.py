@@ -296,3 +296,8 @@ train.add_command(_calibrate_card)
 from training.vein_card import vein_card as _vein_card  # noqa: E402
 
 train.add_command(_vein_card)
+
+# Learned fingerprint segmentation (issue 15, "Learned stage"; training/fp_segmentation.py, synthetic prints only).
+from training.fp_segmentation import fp_segment as _fp_segment  # noqa: E402
+
+train.add_command(_fp_segment)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from device.errors import ConfigError
 from device.fingerprint import params
 from device.fingerprint.enhance import gabor_enhance
 from device.fingerprint.errors import FingerprintError
@@ -79,8 +80,11 @@ class Prepared:
     scale: float  # working pixels per capture pixel
 
 
-def prepare(grey: np.ndarray, dpi: int, resample_tolerance: float = params.RESAMPLE_TOLERANCE) -> Prepared:
-    """Checks, scale to ~500 dpi (not when within ``resample_tolerance``), bandpass, normalize, orientation, mask."""
+def prepare(grey: np.ndarray, dpi: int, resample_tolerance: float = params.RESAMPLE_TOLERANCE,
+            segmenter: str | None = None) -> Prepared:
+    """Checks, scale to ~500 dpi (not when within ``resample_tolerance``), bandpass, normalize, orientation, mask.
+
+    ``segmenter``: "classic" or "learned" (``learned_segment``); default ``params.SEGMENTER``."""
     img = check_capture(grey)
     if not 250 <= dpi <= 2000:
         raise FingerprintError("bad_image", f"unsupported sensor resolution {dpi} dpi (250-2000)")
@@ -96,15 +100,25 @@ def prepare(grey: np.ndarray, dpi: int, resample_tolerance: float = params.RESAM
     norm = normalize(raw)
     field = orientation_field(norm)
     energy = cv2.resize(raw * raw, (img.shape[1] // b, img.shape[0] // b), interpolation=cv2.INTER_AREA)
-    mask = pixel_mask(block_foreground(energy, field.block_coherence), img.shape)
+    segmenter = segmenter or params.SEGMENTER
+    if segmenter == "learned":
+        from device.fingerprint.learned_segment import learned_block_mask
+
+        blocks = learned_block_mask(img, raw, field.block_coherence)
+    elif segmenter == "classic":
+        blocks = block_foreground(energy, field.block_coherence)
+    else:
+        raise ConfigError(f"unknown fingerprint segmenter {segmenter!r} (classic or learned)")
+    mask = pixel_mask(blocks, img.shape)
     mask[h0:, :] = False
     mask[:, w0:] = False
     return Prepared(norm, field, mask, (h0, w0), scale)
 
 
-def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, ImageQuality]:
+def extract_with_quality(grey: np.ndarray, dpi: int = 500,
+                         segmenter: str | None = None) -> tuple[Minutiae, ImageQuality]:
     """Minutiae (coordinates in ``grey``'s pixels) and the capture's quality. Raises FingerprintError."""
-    prep = prepare(grey, dpi)
+    prep = prepare(grey, dpi, segmenter=segmenter)
     norm, field, mask, scale = prep.norm, prep.field, prep.mask, prep.scale
     area = int(mask.sum())
     if area < params.MIN_FOREGROUND_PX:
@@ -124,7 +138,7 @@ def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, Im
     idx = idx[~facing_breaks(cand.yx[idx], ang[idx], cand.kind[idx], period)]  # (crop coordinates suffice)
     idx = idx[~clustered(cand.yx[idx], period)]
     q = minutia_quality(coh[idx], border[idx], period).astype(np.float32)
-    quality = image_quality(area, float(field.coherence[mask].mean()), len(idx), q, len(cand.kind))
+    quality = image_quality(area, field.coherence[mask], len(idx), q, len(cand.kind))
     if len(idx) < params.MIN_MINUTIAE:
         raise FingerprintError("too_few_minutiae", f"only {len(idx)} minutiae found: press the finger flat and "
                                                    "a little longer")
@@ -135,6 +149,6 @@ def extract_with_quality(grey: np.ndarray, dpi: int = 500) -> tuple[Minutiae, Im
     return m, quality
 
 
-def extract_minutiae(grey: np.ndarray, dpi: int = 500) -> Minutiae:
+def extract_minutiae(grey: np.ndarray, dpi: int = 500, segmenter: str | None = None) -> Minutiae:
     """Minutiae of one grey capture taken at ``dpi``. Raises FingerprintError for unusable captures."""
-    return extract_with_quality(grey, dpi)[0]
+    return extract_with_quality(grey, dpi, segmenter)[0]

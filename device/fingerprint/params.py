@@ -25,6 +25,9 @@ SEG_ENERGY_FRACTION = 0.12  # a block is foreground when its band-pass variance 
 SEG_MIN_COHERENCE = 0.25  # ... and its gradients agree at least this much
 SEG_CLOSE_BLOCKS = 2  # morphological closing / opening radius, in blocks
 MIN_FOREGROUND_PX = 6000  # at 500 dpi, about 24 mm^2: less is "no finger"
+# "classic" (the two thresholds above) or "learned" (a tiny int8 CNN, device/fingerprint/learned_segment.py;
+# docs/fingerprint.md, "Learned stage")
+SEGMENTER = "classic"
 
 # Orientation field
 GRAD_SIGMA = 1.0  # px: derivative-of-Gaussian scale

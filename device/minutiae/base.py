@@ -22,7 +22,8 @@ MINUTIAE_MODALITY = "fingerprint-minutiae"  # the store's modality name for minu
 TEMPLATE_BYTES = 2047  # the longest template the store keeps (a 2,048-value vector)
 BACKENDS = {"biolock": "device.minutiae.biolock_backend", "nbis": "device.minutiae.nbis_backend",
             "vein-lines": "device.vein.backend",  # vein: the line matcher (device.vein), same interface
-            "partial": "device.minutiae.partial_backend"}  # small sensors: keypoints on the ridge image
+            "partial": "device.minutiae.partial_backend",  # small sensors: keypoints on the ridge image
+            "biolock-learnedseg": "device.minutiae.learnedseg_backend"}  # biolock + learned segmentation
 
 
 class MinutiaeError(BiolockError):
