@@ -22,6 +22,7 @@ from device.fingerprint.frequency import ridge_period
 from device.fingerprint.iso import to_iso19794_2
 from device.fingerprint.minutia import BIFURCATION, ENDING, Minutiae
 from device.fingerprint.orientation import orientation_field
+from device.fingerprint.quality import ACCEPT
 from device.fingerprint.skeleton import crossing_number, thin
 
 GRID = (85, 160, 235)
@@ -161,7 +162,7 @@ def test_quality_falls_with_noise_and_names_a_reason():
         return  # failing outright is an acceptable answer for this much noise
     assert clean.score > noisy.score
     assert clean.reason is None
-    assert (noisy.reason is None) == (noisy.score >= 0.35)
+    assert (noisy.reason is None) == (noisy.score >= ACCEPT)
 
 
 def test_iso19794_2_record_layout():
