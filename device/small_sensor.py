@@ -12,26 +12,31 @@ all placements (``BLPE``, <= 16 KB) is sealed in the store as one byte template 
 
 When: ``matching.minutiae = "partial"``, or ``"auto"`` with an R503 (``sensor.module = "r503"``) configured.
 
-Thresholds: ``THRESHOLDS`` (consistent matches per security level) were set from synthetic R503 touches
-(``python -m training.r503_scores``, docs/partial-prints.md "Decision thresholds"); no card with a calibration
-block exists for this matcher, so every start says the FMR is not calibrated, and the ``secure`` level (whose
-claim no measurement here reaches) is refused unless ``matching.allow_unsupported_level = true``. The thresholds
-belong to the matcher's scores (``partial_backend.TEMPLATE_ID``): a matcher whose scores changed fails closed at
-start until they are measured again. A damaged or foreign stored template scores 0 (it never helps anyone in).
+Thresholds: the small-sensor card (``models/fingerprint_small_sensor.json``, or ``matching.minutiae_card`` in this
+mode) holds the threshold of each security level in consistent matches and its calibration block, fitted and
+measured by the rule of every other card (``device.calibration``) on synthetic R503 touches scored exactly as the
+device scores them (``python -m training.r503_scores``, docs/partial-prints.md "Decision thresholds"), with real
+partial prints held out. A level the card does not support (``secure``: too few impostor pairs to show 2e-5) is
+refused at start like any other unsupported level, unless ``matching.allow_unsupported_level = true``. The card
+names the matcher's scores (``partial_backend.TEMPLATE_ID``): a matcher whose scores changed, or a missing or
+edited card, fails closed at start. A damaged or foreign stored template scores 0 (it never helps anyone in).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from device.calibration.fields import LEVEL_KEYS, Calibration, parse_calibration
 from device.calibration.policy import DecisionInfo, decision_info
 from device.config import Config, EnrolConfig
 from device.errors import ConfigError
@@ -50,18 +55,70 @@ from device.pipeline import (
     EnrolResult,
     check_user_name,
 )
+from device.store.crypto import MAX_BLOB
 
 log = logging.getLogger("biolock.small_sensor")
 
 PARTIAL_MODALITY = "fingerprint-partial"  # the store's modality of small-sensor templates
 MODEL_ID = f"{TEMPLATE_ID}+placements1"  # matcher scores + the BLPE template of all placements (version 1)
-# Consistent matches (``verify_score``) a touch needs, per level; measured for these scores only.
-THRESHOLDS_FOR = TEMPLATE_ID
-THRESHOLDS = {"convenient": 12.0, "balanced": 14.0, "secure": 18.0}
-UNCALIBRATED = ("secure",)  # no measurement here reaches its claim (2e-5): refused unless explicitly allowed
+CARD_FORMAT = "biolock-small-sensor-card/1"
+CARD_NAME = "fingerprint_small_sensor.json"
 SMALL_MODULES = ("r503",)  # r30x modules whose window is a patch of the finger (192x192)
 DEFAULT_DPI = 500
 DECODED = 1024  # decoded placement templates kept in memory (about 16 KB each)
+
+
+@dataclass(frozen=True)
+class SmallSensorCard:
+    path: Path
+    thresholds: dict[str, float]  # keyed 1e-3 / 1e-4 / 2e-5, in consistent matches
+    calibration: Calibration
+    placements: int  # per finger, as measured (another count moves the scores: not covered by the calibration)
+    budget: int  # template bytes of all placements, as measured
+
+    def threshold(self, level: str) -> float:
+        if level not in LEVEL_KEYS:
+            raise ConfigError(f"security level {level!r} is not one of {', '.join(LEVEL_KEYS)}")
+        return self.thresholds[LEVEL_KEYS[level]]
+
+
+def small_card_path(config: Config) -> Path:
+    """``matching.minutiae_card`` when set, else the shipped ``models/fingerprint_small_sensor.json``."""
+    if config.matching.minutiae_card is not None:
+        return Path(config.matching.minutiae_card)
+    from models import MODELS_DIR
+
+    return MODELS_DIR / CARD_NAME
+
+
+def load_card(path: Path) -> SmallSensorCard:
+    """The small-sensor card at ``path``; ConfigError (fail closed) when missing, foreign, edited or fitted on
+    other scores than this matcher's."""
+    rebuild = "build it with python -m training.r503_scores --card PATH (docs/partial-prints.md)"
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"small-sensor card {path} cannot be read ({exc.strerror}): {rebuild}") from None
+    except ValueError:
+        raise ConfigError(f"small-sensor card {path} is not valid JSON: {rebuild}") from None
+    if not isinstance(raw, dict) or raw.get("format") != CARD_FORMAT:
+        raise ConfigError(f"{path} is not a small-sensor card ({CARD_FORMAT}): {rebuild}")
+    if raw.get("matcher") != TEMPLATE_ID or raw.get("model_id") != MODEL_ID:
+        raise ConfigError(f"small-sensor card {path} was fitted on {raw.get('model_id')!r}, this matcher scores "
+                          f"{MODEL_ID}: the scores changed, {rebuild}")
+    levels = raw.get("thresholds")
+    if not isinstance(levels, dict) or set(levels) != set(LEVEL_KEYS.values()) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for v in levels.values()):
+        raise ConfigError(f"small-sensor card {path}: thresholds must be positive numbers for "
+                          f"{', '.join(LEVEL_KEYS.values())}")
+    thresholds = {k: float(v) for k, v in levels.items()}
+    calibration = parse_calibration(raw.get("calibration"), thresholds, str(path), ConfigError)
+    placements, budget = raw.get("placements"), raw.get("budget")
+    if not isinstance(placements, int) or not 1 <= placements <= 20 or not isinstance(budget, int) \
+            or not 1024 <= budget <= MAX_BLOB:
+        raise ConfigError(f"small-sensor card {path}: placements must be 1-20 and budget 1024-{MAX_BLOB} bytes")
+    return SmallSensorCard(Path(path), thresholds, calibration, placements, budget)
 
 
 def is_small_sensor(config: Config) -> bool:
@@ -82,29 +139,25 @@ def sensor_dpi(config: Config) -> int:
     return DEFAULT_DPI
 
 
-def threshold(level: str) -> float:
-    """The decision threshold of ``level``; ConfigError when the matcher's scores are not those measured."""
-    if TEMPLATE_ID != THRESHOLDS_FOR:
-        raise ConfigError(f"the partial matcher's scores changed ({TEMPLATE_ID}); the small-sensor thresholds were "
-                          f"set for {THRESHOLDS_FOR}: measure them again (python -m training.r503_scores)")
-    if level not in THRESHOLDS:
-        raise ConfigError(f"security level {level!r} is not one of {', '.join(THRESHOLDS)}")
-    return THRESHOLDS[level]
-
-
-def describe(config: Config) -> DecisionInfo:
-    """What decides in small-sensor mode and how strongly: no calibrated card, so the FMR is not claimed."""
+def describe(config: Config, card: SmallSensorCard | None = None) -> DecisionInfo:
+    """What decides in small-sensor mode and how strongly; ConfigError for a level the card does not support
+    (unless ``matching.allow_unsupported_level``)."""
+    card = card or load_card(small_card_path(config))
     level = config.matching.security
-    info = decision_info(f"{MODEL_ID} (small sensor)", "built-in thresholds (device/small_sensor.py)", None, level,
-                         threshold(level))
-    if level in UNCALIBRATED and not config.matching.allow_unsupported_level:
-        raise ConfigError(f"security level {level!r} is not supported in small-sensor mode: its thresholds are not "
-                          "calibrated to that FMR (docs/partial-prints.md); set matching.security = 'balanced', or "
-                          "matching.allow_unsupported_level = true to run anyway (logged on every start)")
-    if level in UNCALIBRATED:
-        log.warning("small-sensor mode at %r: the FMR of threshold %.0f is not calibrated to this level, allowed by "
-                    "matching.allow_unsupported_level", level, info.threshold)
-    return info
+    wanted = config.enrol.placements
+    if wanted != card.placements:  # the max over more (or fewer, richer) placements is another score
+        if not config.matching.allow_unsupported_level:
+            raise ConfigError(f"enrol.placements = {wanted} but the small-sensor card {card.path} was measured with "
+                              f"{card.placements} placements per finger: its thresholds say nothing about {wanted}; "
+                              f"set enrol.placements = {card.placements}, build a card for {wanted} (python -m "
+                              "training.r503_scores --placements N --card PATH, then matching.minutiae_card), or set "
+                              "matching.allow_unsupported_level = true to run anyway (logged on every start)")
+        log.warning("small-sensor mode with %d placements per finger: the card %s was measured with %d; its FMR "
+                    "bounds do not apply (allowed by matching.allow_unsupported_level)", wanted, card.path,
+                    card.placements)
+    return decision_info(f"{MODEL_ID} (small sensor)", str(card.path), card.calibration, level,
+                         card.threshold(level), config.matching.allow_unsupported_level,
+                         recalibrate="python -m training.r503_scores with more strangers")
 
 
 class SmallSensorAuthenticator(Authenticator):
@@ -114,7 +167,7 @@ class SmallSensorAuthenticator(Authenticator):
     one); lockout, audit and the decision's stable reason words are the pipeline's own.
     """
 
-    def __init__(self, store, *, security: str = "balanced", enrol: EnrolConfig | None = None,
+    def __init__(self, store, card: SmallSensorCard, *, security: str = "balanced", enrol: EnrolConfig | None = None,
                  placements: int | None = None, dpi: int = DEFAULT_DPI, clock: Callable[[], float] = time.time,
                  timer: Callable[[], float] = time.perf_counter, monotonic: Callable[[], float] | None = None) -> None:
         self.embedder = None
@@ -125,11 +178,13 @@ class SmallSensorAuthenticator(Authenticator):
         self.minutiae = None
         self.matcher = PartialMatcher(dpi)
         self.dpi = int(dpi)
-        self.threshold = self.embedding_threshold = self.agreement_threshold = threshold(security)
+        self.small_card = card
+        self.threshold = self.embedding_threshold = self.agreement_threshold = card.threshold(security)
         self.decision_info: DecisionInfo | None = None
         self.enrol_config = enrol or EnrolConfig()
         self.placements = int(placements if placements is not None else self.enrol_config.placements)
         SmallSensorEnrolment(placements=self.placements)  # ValueError for a count out of range, before any touch
+        self.budget = card.budget  # template bytes of all placements: what the card was measured with
         self._monotonic = monotonic or (clock if clock is not time.time else time.monotonic)
         self._clock, self._timer = clock, timer
         self._decode = functools.lru_cache(maxsize=DECODED)(decode_placements)
@@ -143,10 +198,11 @@ class SmallSensorAuthenticator(Authenticator):
             raise ConfigError("site calibration (biolock calibrate) does not serve small-sensor mode yet")
         from device.store import TemplateStore
 
-        info = describe(config)  # before the store opens: a refused level changes nothing
+        card = load_card(small_card_path(config))
+        info = describe(config, card)  # before the store opens: a refused level changes nothing
         store = TemplateStore.open(Path(state_dir), key, lockout_config=config.lockout)
         try:
-            auth = cls(store, security=config.matching.security, enrol=config.enrol, dpi=sensor_dpi(config),
+            auth = cls(store, card, security=config.matching.security, enrol=config.enrol, dpi=sensor_dpi(config),
                        clock=clock)
         except BaseException:
             store.close()
@@ -269,7 +325,7 @@ class SmallSensorAuthenticator(Authenticator):
             raise EnrolmentError(f"unknown finger {finger!r}; choose one of: {', '.join(FINGERS)}")
         need = self.placements
         limit = max(self.enrol_config.max_attempts, 3 * need)
-        enrolment = SmallSensorEnrolment(placements=need)
+        enrolment = SmallSensorEnrolment(placements=need, budget=self.budget)
         rejected: list[tuple[int, str]] = []
         attempts = 0
         seen: dict[bytes, int] = {}

@@ -8,6 +8,7 @@ Real SQLite and AES-GCM; the touches are synthetic R503 touches (capacitive192, 
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -31,6 +32,9 @@ def touch(identity: int, impression: int) -> np.ndarray:
 
 
 def r503_config(placements: int = PLACEMENTS, **matching) -> Config:
+    """An R503 configuration; 5 placements (not the card's 10) keep the tests quick, so they run as an allowed
+    unsupported setting (the refusal itself is tested below)."""
+    matching.setdefault("allow_unsupported_level", placements != 10)
     return Config(sensor=SensorConfig(type="r30x", module="r503"), enrol=EnrolConfig(placements=placements),
                   matching=MatchingConfig(**matching))
 
@@ -42,14 +46,22 @@ def test_small_sensor_mode_is_chosen_by_the_r503_or_by_partial():
     assert not is_small_sensor(r503_config(minutiae="off"))  # the operator chose: no small-sensor mode
 
 
-def test_secure_is_refused_without_calibration_and_nothing_is_created(tmp_path):
-    with pytest.raises(ConfigError, match="not supported in small-sensor mode"):
-        Authenticator.from_config(r503_config(security="secure"), tmp_path / "state")
-    assert not (tmp_path / "state").exists()
-    cfg = r503_config(security="secure", allow_unsupported_level=True)
-    with Authenticator.from_config(cfg, tmp_path / "state") as auth:
-        assert isinstance(auth, SmallSensorAuthenticator) and auth.decision_info.supported is None
-        assert "not measured" in auth.decision_info.summary()
+def test_levels_the_card_does_not_support_and_other_placement_counts_are_refused(tmp_path):
+    state = tmp_path / "state"
+    with pytest.raises(ConfigError, match="'secure' is not supported by .*fingerprint_small_sensor.json"):
+        Authenticator.from_config(r503_config(10, security="secure"), state)
+    with pytest.raises(ConfigError, match="enrol.placements = 5 but the small-sensor card"):
+        Authenticator.from_config(r503_config(5, allow_unsupported_level=False), state)
+    assert not state.exists()  # refused before the store opens
+    with Authenticator.from_config(r503_config(10), state) as auth:
+        assert isinstance(auth, SmallSensorAuthenticator) and auth.decision_info.supported is True
+        assert auth.threshold == auth.small_card.thresholds["1e-4"] and auth.budget <= 16 * 1024
+        assert "supported: FMR bound" in auth.decision_info.summary()
+    card = tmp_path / "card.json"
+    card.write_text((Path(__file__).parents[1] / "models" / "fingerprint_small_sensor.json").read_text()
+                    .replace('"1e-4": 13.0', '"1e-4": 3.0'))
+    with pytest.raises(ConfigError, match="edited after calibration"):
+        Authenticator.from_config(r503_config(10, minutiae_card=card), state)
 
 
 def test_biolock_enroll_on_the_emulated_r503_then_verify_and_identify(tmp_path):
@@ -59,17 +71,17 @@ def test_biolock_enroll_on_the_emulated_r503_then_verify_and_identify(tmp_path):
     with R30xEmulator("r503") as emu:
         cfg = tmp_path / "biolock.toml"
         cfg.write_text(f'[sensor]\ntype = "r30x"\nmodule = "r503"\nport = "{emu.port}"\nfinger_timeout_s = 5\n'
-                       f'timeout_s = 2\n[enrol]\nplacements = {PLACEMENTS}\n')
-        for i in range(30):
+                       'timeout_s = 2\n')  # the defaults: 10 placements, balanced, the shipped card
+        for i in range(40):
             emu.present(touch(0, i))
         run = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "enroll", "alice"])
         assert run.exit_code == 0, run.output
-        assert "touch 5 times, moving the finger a little each time" in run.output
+        assert "touch 10 times, moving the finger a little each time" in run.output
         assert "first placement stored" in run.output
         lines = [ln for ln in run.output.splitlines() if ln.startswith("[")]
-        assert f"({PLACEMENTS}/{PLACEMENTS})" in lines[-1] and "done: placement 5 stored" in lines[-1]
+        assert "(10/10)" in lines[-1] and "done: placement 10 stored" in lines[-1]
         assert any("move your finger" in ln and "% of the finger)" in ln for ln in lines)
-        assert f"enrolled alice (right-index): {PLACEMENTS} placements from {len(lines)} touches" in run.output
+        assert f"enrolled alice (right-index): 10 placements from {len(lines)} touches" in run.output
         for name, img in (("genuine.png", touch(0, 100)), ("stranger.png", touch(9, 0))):
             cv2.imwrite(str(tmp_path / name), img)
         ok = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "verify", "alice", "--image",

@@ -1,6 +1,8 @@
 """Per-touch scores of small-sensor enrolment on synthetic R503 touches: where the decision thresholds come from.
 
-    OMP_NUM_THREADS=1 python -m training.r503_scores --fingers 40 --strangers 60 --out /tmp/r503_scores.json
+    OMP_NUM_THREADS=1 python -m training.r503_scores --fingers 60 --strangers 300 --out /tmp/r503_scores.json
+    python -m training.r503_scores --from-scores /tmp/r503_scores.json --card models/fingerprint_small_sensor.json \
+        [--held-out polyu_hrf_500dpi/189x189=/tmp/polyu_scores.json]
 
 Protocol (docs/partial-prints.md, "Decision thresholds"): synthetic fingers of the ``capacitive192`` profile
 (``training.synth``, seed ``--seed``), reduced to the 4 bits per pixel an R503 uploads (exactly what the emulated
@@ -13,6 +15,13 @@ matches, FMR, its 95 % upper bound and FNMR; ``--out`` writes every score as JSO
 
 Synthetic only: nothing real is read. The impostor count bounds what can be claimed (about 3/claim pairs with no
 false match for a 95 % bound at the claim).
+
+``--card`` writes the small-sensor card the device decides with (``device.small_sensor``): thresholds fitted per
+level on these scores by the same rule as every other card (``device.calibration.fit``: the measured FMR at or below
+the claim and its 95 % bound too where the count can show it; rounded up to whole matches, which changes no
+decision on integer scores) and the calibration block measured there. ``--held-out NAME=FILE`` (a JSON file with
+``genuine`` and ``impostor`` score lists, e.g. real partial prints scored the same way) is scored at the fitted
+thresholds and never moves them; a held-out set that breaks a claim withdraws that level.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +48,30 @@ def r503_touch(seed: int, identity: int, impression: int) -> np.ndarray:
     return ((img >> 4) * 17).astype(np.uint8)
 
 
+def write_card(path: str, genuine: list[float], impostor: list[float], set_name: str,
+               held_out: dict[str, tuple[list[float], list[float]]], placements: int) -> dict:
+    """The small-sensor card: thresholds per level (whole matches) and their calibration block."""
+    import math
+
+    from device.atomicfile import write_json_atomic
+    from device.calibration.fit import fit_levels, measure
+    from device.fingerprint.placements import BUDGET
+    from device.minutiae.partial_backend import TEMPLATE_ID
+    from device.small_sensor import CARD_FORMAT, MODEL_ID
+
+    sets = {set_name: (np.asarray(genuine, np.float64), np.asarray(impostor, np.float64))}
+    fitted = {k: float(math.ceil(v)) for k, v in fit_levels(sets).items()}  # integer scores: same decisions
+    held = {k: (np.asarray(g, np.float64), np.asarray(i, np.float64)) for k, (g, i) in held_out.items()}
+    calibration = measure(sets, fitted, "small-sensor enrolment, verify_score per touch (training/r503_scores.py)",
+                          held)
+    card = {"format": CARD_FORMAT, "matcher": TEMPLATE_ID, "model_id": MODEL_ID, "placements": placements,
+            "budget": BUDGET, "score": "consistent matches of a touch with its best stored placement",
+            "thresholds": fitted, "calibration": calibration.to_dict(),
+            "made_by": "python -m training.r503_scores (docs/partial-prints.md, Decision thresholds)"}
+    write_json_atomic(Path(path), card, indent=1)
+    return card
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fingers", type=int, default=40)
@@ -45,14 +79,33 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--genuine", type=int, default=5)
     ap.add_argument("--placements", type=int, default=10)
     ap.add_argument("--seed", type=int, default=18)
+    ap.add_argument("--budget", type=int, default=None, help="template bytes of all placements (default 16 KB)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--from-scores", default=None, help="build --card from the scores an earlier --out wrote")
+    ap.add_argument("--card", default=None, help="write the small-sensor card here")
+    ap.add_argument("--held-out", action="append", default=[], metavar="NAME=FILE")
     args = ap.parse_args(argv)
+    if args.from_scores:
+        with open(args.from_scores) as fh:
+            saved = json.load(fh)
+        held = {}
+        for spec in args.held_out:
+            name, _, file = spec.partition("=")
+            with open(file) as fh:
+                h = json.load(fh)
+            held[name] = (h["genuine"], h["impostor"])
+        name = f"synthetic:r503-capacitive192-seed{saved.get('seed', args.seed)}"
+        card = write_card(args.card, saved["genuine"], saved["impostor"], name, held,
+                          int(saved.get("placements", args.placements)))
+        print(json.dumps({"thresholds": card["thresholds"], "supported": {
+            k: v["supported"] for k, v in card["calibration"]["levels"].items()}}))
+        return card
     t0 = time.perf_counter()
     m = PartialMatcher(dpi=508)
     window = (round(192 * 500 / 508),) * 2
     templates, offered, refused, probes = [], [], 0, []
     for f in range(args.fingers):
-        e = SmallSensorEnrolment(placements=args.placements)
+        e = SmallSensorEnrolment(placements=args.placements, **({"budget": args.budget} if args.budget else {}))
         imp = 0
         while not e.done and imp < 4 * args.placements:
             try:
@@ -78,7 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         fm = int((imp >= t).sum())
         rows.append({"threshold": t, "false_matches": fm, "fmr": fm / imp.size,
                      "fmr_upper95": clopper_pearson_upper(fm, int(imp.size)), "fnmr": float((gen < t).mean())})
-    report = {"fingers": args.fingers, "placements_mean": float(np.mean([len(t) for t in templates])),
+    report = {"fingers": args.fingers, "seed": args.seed, "placements": args.placements,
+              "placements_mean": float(np.mean([len(t) for t in templates])),
               "touches_offered_mean": float(np.mean(offered)), "touches_refused": refused,
               "genuine_pairs": int(gen.size), "impostor_pairs": int(imp.size), "impostor_max": float(imp.max()),
               "seconds": round(time.perf_counter() - t0, 1), "thresholds": rows}
@@ -89,6 +143,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({**report, "genuine": genuine, "impostor": impostor}, fh)
+    if args.card:
+        write_card(args.card, genuine, impostor, f"synthetic:r503-capacitive192-seed{args.seed}", {},
+                   args.placements)
     return report
 
 
