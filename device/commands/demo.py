@@ -26,9 +26,14 @@ import click
               help="vein: synthetic whole NIR frames replayed through the camera backend (docs/vein.md); fusion: "
                    "fingerprint (emulated R307) + vein (camera) fused by a card fitted at start on synthetic data "
                    "(docs/fusion.md).")
+@click.option("--module", type=click.Choice(["r307", "r503"]), default="r307", show_default=True,
+              help="The emulated fingerprint module. r503: the small 192x192 capacitive sensor with its LED ring, in "
+                   "small-sensor mode (many placements per finger, partial-print matcher; docs/partial-prints.md).")
+@click.option("--placements", type=click.IntRange(1, 20), default=10, show_default=True,
+              help="--module r503: linked touches enrolled per finger.")
 @click.pass_obj
 def command(app, model: Path | None, people: int, genuine: int, impostors: int, seed: int, real_baud: bool,
-            soak: int, modality: str) -> None:
+            soak: int, modality: str, module: str = "r307", placements: int = 10) -> None:
     """Run biolock end to end on emulated hardware: no sensor, lock, network or setup needed.
 
     Generates synthetic R307 fingerprints, starts an emulated R307 module and the emulated lock controller on
@@ -42,7 +47,20 @@ def command(app, model: Path | None, people: int, genuine: int, impostors: int, 
       biolock demo --model out/fingerprint.json --people 4 --impostors 5
       biolock demo --soak 10000            # memory drift over 10,000 more attempts
       biolock demo --modality fusion       # fingerprint + vein fused (card fitted on synthetic data)
+      biolock demo --module r503           # small sensor: partial prints, 10 placements per finger, LED ring
     """
+    if module == "r503":  # issue 18: small-sensor mode on the emulated R503
+        if modality != "fingerprint" or soak or model is not None:
+            raise click.UsageError("--module r503 runs the fingerprint demo in small-sensor mode (no --modality, "
+                                   "--soak or --model)")
+        from device.demo_r503 import run_r503_demo
+
+        summary = run_r503_demo(state_dir=app.state_dir_option, people=people, genuine=genuine,
+                                impostors=impostors, placements=placements, seed=seed, real_baud=real_baud,
+                                verbose=app.verbose, echo=click.echo)
+        if summary.impostors_rejected < summary.impostors:
+            raise SystemExit(1)
+        return
     if modality == "fusion":  # fingerprint + vein fused on one touch (docs/fusion.md)
         from device.demo_fusion import run_fusion_demo
 
