@@ -41,6 +41,7 @@ from device.calibration.policy import DecisionInfo, decision_info
 from device.config import Config, EnrolConfig
 from device.errors import ConfigError
 from device.fingerprint.partial_match import Keypoints, PartialTemplateError
+from device.fingerprint.placements import VERSION as PLACEMENTS_VERSION
 from device.fingerprint.placements import SmallSensorEnrolment, decode_placements, verify_score
 from device.fingers import FINGERS
 from device.imageio import to_grey_u8
@@ -60,7 +61,9 @@ from device.store.crypto import MAX_BLOB
 log = logging.getLogger("biolock.small_sensor")
 
 PARTIAL_MODALITY = "fingerprint-partial"  # the store's modality of small-sensor templates
-MODEL_ID = f"{TEMPLATE_ID}+placements1"  # matcher scores + the BLPE template of all placements (version 1)
+# the matcher's scores + the version of the BLPE template of all placements: either changing makes enrolled users
+# stale (listed for re-enrolment, never matched) and the card's thresholds foreign (refused at start)
+MODEL_ID = f"{TEMPLATE_ID}+placements{PLACEMENTS_VERSION}"
 CARD_FORMAT = "biolock-small-sensor-card/1"
 CARD_NAME = "fingerprint_small_sensor.json"
 SMALL_MODULES = ("r503",)  # r30x modules whose window is a patch of the finger (192x192)
@@ -279,7 +282,9 @@ class SmallSensorAuthenticator(Authenticator):
         stages["store"] = (self._timer() - t) * 1000
         if not gallery.templates:
             reason = "not enrolled"
-            if self.store.has_user(name):
+            if self.stale_users(only=name):
+                reason = "needs re-enrolment: enrolled with another small-sensor matcher or template version"
+            elif self.store.has_user(name):
                 reason = "needs re-enrolment: enrolled without small-sensor placements (enrol again on this sensor)"
             return self._finish("verify", name, name, math.nan, reason, False, True, start, stages)
         score = self._scores(kp, gallery.users, gallery.templates, stages)[name]

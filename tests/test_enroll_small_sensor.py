@@ -142,6 +142,11 @@ def test_duplicate_finger_is_refused_and_decisions_use_every_placement(auth):
     assert not auth.identify(touch(5, 0)).accepted
     v = auth.verify("carol", touch(0, 100))
     assert not v.accepted and v.reason == "not enrolled"
+    auth.store.enroll_bytes("dave", "right-index", PARTIAL_MODALITY, "biolock-partial-orb128/t0s0+placements0", [b"x"])
+    auth.store.enroll("erin", "right-index", "fingerprint", "fp-mobile@1+abc", [np.ones(4, np.float32)])
+    assert auth.verify("dave", touch(0, 100)).reason.startswith("needs re-enrolment: enrolled with another small")
+    assert auth.verify("erin", touch(0, 100)).reason.startswith("needs re-enrolment: enrolled without small")
+    assert auth.stale_users() == ["dave"]
     assert auth.store.audit_tail(1)[0].score_bucket is None
     auth.verify("alice", touch(1, 100))
     assert auth.store.audit_tail(1)[0].score_bucket.startswith("matches ")

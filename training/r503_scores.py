@@ -49,14 +49,14 @@ def r503_touch(seed: int, identity: int, impression: int) -> np.ndarray:
 
 
 def write_card(path: str, genuine: list[float], impostor: list[float], set_name: str,
-               held_out: dict[str, tuple[list[float], list[float]]], placements: int) -> dict:
+               held_out: dict[str, tuple[list[float], list[float]]], placements: int,
+               model_id: str | None = None, budget: int | None = None) -> dict:
     """The small-sensor card: thresholds per level (whole matches) and their calibration block."""
     import math
 
     from device.atomicfile import write_json_atomic
     from device.calibration.fit import fit_levels, measure
     from device.fingerprint.placements import BUDGET
-    from device.minutiae.partial_backend import TEMPLATE_ID
     from device.small_sensor import CARD_FORMAT, MODEL_ID
 
     sets = {set_name: (np.asarray(genuine, np.float64), np.asarray(impostor, np.float64))}
@@ -64,8 +64,9 @@ def write_card(path: str, genuine: list[float], impostor: list[float], set_name:
     held = {k: (np.asarray(g, np.float64), np.asarray(i, np.float64)) for k, (g, i) in held_out.items()}
     calibration = measure(sets, fitted, "small-sensor enrolment, verify_score per touch (training/r503_scores.py)",
                           held)
-    card = {"format": CARD_FORMAT, "matcher": TEMPLATE_ID, "model_id": MODEL_ID, "placements": placements,
-            "budget": BUDGET, "score": "consistent matches of a touch with its best stored placement",
+    model_id = model_id or MODEL_ID  # the scores' own (saved with them): never the code's of the day
+    card = {"format": CARD_FORMAT, "matcher": model_id.split("+")[0], "model_id": model_id, "placements": placements,
+            "budget": budget or BUDGET, "score": "consistent matches of a touch with its best stored placement",
             "thresholds": fitted, "calibration": calibration.to_dict(),
             "made_by": "python -m training.r503_scores (docs/partial-prints.md, Decision thresholds)"}
     write_json_atomic(Path(path), card, indent=1)
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
             held[name] = (h["genuine"], h["impostor"])
         name = f"synthetic:r503-capacitive192-seed{saved.get('seed', args.seed)}"
         card = write_card(args.card, saved["genuine"], saved["impostor"], name, held,
-                          int(saved.get("placements", args.placements)))
+                          int(saved.get("placements", args.placements)), saved["model_id"], saved.get("budget"))
         print(json.dumps({"thresholds": card["thresholds"], "supported": {
             k: v["supported"] for k, v in card["calibration"]["levels"].items()}}))
         return card
@@ -131,7 +132,11 @@ def main(argv: list[str] | None = None) -> dict:
         fm = int((imp >= t).sum())
         rows.append({"threshold": t, "false_matches": fm, "fmr": fm / imp.size,
                      "fmr_upper95": clopper_pearson_upper(fm, int(imp.size)), "fnmr": float((gen < t).mean())})
-    report = {"fingers": args.fingers, "seed": args.seed, "placements": args.placements,
+    from device.fingerprint.placements import BUDGET
+    from device.small_sensor import MODEL_ID
+
+    report = {"model_id": MODEL_ID, "budget": args.budget or BUDGET, "fingers": args.fingers, "seed": args.seed,
+              "placements": args.placements,
               "placements_mean": float(np.mean([len(t) for t in templates])),
               "touches_offered_mean": float(np.mean(offered)), "touches_refused": refused,
               "genuine_pairs": int(gen.size), "impostor_pairs": int(imp.size), "impostor_max": float(imp.max()),
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
             json.dump({**report, "genuine": genuine, "impostor": impostor}, fh)
     if args.card:
         write_card(args.card, genuine, impostor, f"synthetic:r503-capacitive192-seed{args.seed}", {},
-                   args.placements)
+                   args.placements, MODEL_ID, args.budget)
     return report
 
 
