@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from device.fingerprint.partial_match import PartialTemplateError
-from device.fingerprint.placements import SmallSensorEnrolment, decode_placements, verify_score
+from device.fingerprint.placements import (
+    ENCODE_OVERHEAD,
+    STITCHED_KEYPOINT_BYTES,
+    SmallSensorEnrolment,
+    decode_placements,
+    stitch,
+    verify_score,
+)
 from device.minutiae.partial_backend import PartialMatcher
 
 SIZE = (192, 192)
@@ -47,7 +54,10 @@ def test_template_fits_the_budget_and_scores_genuine_above_impostor(touches):
     t = e.template()
     assert len(t) <= 16 * 1024
     placements = decode_placements(t)
-    assert len(placements) == len(e.stored)
+    assert len(placements) == 1  # one stitched set in the first placement's frame
+    stitched = placements[0]
+    assert len(stitched) == (len(t) - ENCODE_OVERHEAD) // STITCHED_KEYPOINT_BYTES
+    assert len(stitched) > max(len(kp) for kp in e.stored)  # more distinct keypoints than any one touch has
     gen = [verify_score(placements, kp) for kp in a[10:14]]
     imp = [verify_score(placements, kp) for kp in others]
     assert min(gen) > max(imp)
@@ -68,3 +78,38 @@ def test_damaged_enrolment_template_and_bad_settings_are_refused(touches):
     with pytest.raises(ValueError):
         SmallSensorEnrolment(placements=0)
     assert verify_score([], a[0]) == 0.0 and np.isfinite(verify_score(decode_placements(e.template()), a[1]))
+
+
+def test_stitching_keeps_one_copy_of_a_spot_seen_twice_and_the_template_round_trips(touches):
+    a, _ = touches
+    kp = a[0]
+    shifted = type(kp)(kp.xy + np.float32(1.5), kp.angle, kp.desc)  # the same spots, seen again 2 px away
+    one = stitch([kp, shifted])
+    assert len(one) == len(kp)
+    far = type(kp)(kp.xy + np.float32(300), kp.angle, kp.desc)  # another region: kept
+    assert len(stitch([kp, far])) == 2 * len(kp)
+    assert len(stitch([kp, far], limit=50)) == 50
+    e = SmallSensorEnrolment(placements=3)
+    for touch in a[:8]:
+        e.add(touch, SIZE)
+    stitched = e.stitched()
+    back = decode_placements(e.template())[0]
+    n = len(back)
+    assert np.array_equal(back.desc, stitched.desc[:n])
+    assert np.abs(back.xy - stitched.xy[:n]).max() <= 0.5 + 1e-6  # 1 px grid
+    turn = np.abs((back.angle - stitched.angle[:n] + 180) % 360 - 180)
+    assert turn.max() <= 360 / 128 + 1e-3  # 6-bit angle
+
+
+def test_older_version_and_foreign_bytes_are_refused(touches):
+    a, _ = touches
+    e = SmallSensorEnrolment(placements=1)
+    e.add(a[0], SIZE)
+    t = bytearray(e.template())
+    older = bytearray(t)
+    older[4] = 1
+    with pytest.raises(PartialTemplateError, match="version"):
+        decode_placements(bytes(older))
+    for bad in (bytes(t[:-1]), bytes(t) + b"\0", b"", b"BLPE", bytes(t[:12])):
+        with pytest.raises(PartialTemplateError):
+            decode_placements(bad)
