@@ -17,9 +17,12 @@ tried on the whole print, and the score is multiplied by the share of both print
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
-from device.fingerprint.mcc import Cylinders, wrap
+from device.fingerprint.mcc import Cylinders, wrap, wrap_difference
 
 ROUNDS = 5
 W_R = 0.5  # weight of a pair's own similarity in each relaxation round
@@ -30,12 +33,19 @@ MIN_NP, MAX_NP = 4, 12
 ALIGN_DIST, ALIGN_TURN = 10.0, np.pi / 12  # a minutia placed this close (500 dpi px) and turned this little matches
 ANCHORS = 4  # placements tried: those of the consolidated pairs that gained most in relaxation
 MU_P, TAU_P = 20.0, 2.0 / 5.0
+_COS_ALIGN_TURN = np.cos(ALIGN_TURN)
 
 
-def _z(v: np.ndarray, mu: float, tau: float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(np.clip(-tau * (v - mu), -60.0, 60.0)))
+_MU = np.array([MU_1, MU_2, MU_3])
+_NEG_TAU = -np.array([TAU_1, TAU_2, TAU_3])
 
 
+def _z(v: np.ndarray, mu: float | np.ndarray, neg_tau: float | np.ndarray) -> np.ndarray:
+    """MCC's sigmoid, 1 / (1 + exp(-tau (v - mu))), with ``-tau`` given."""
+    return 1.0 / (1.0 + np.exp(np.clip(neg_tau * (v - mu), -60.0, 60.0)))
+
+
+@functools.lru_cache(maxsize=512)
 def pairs_wanted(n_a: int, n_b: int) -> int:
     """How many consolidated pairs the score averages (MCC's sigmoid in the smaller minutiae count)."""
     s = 1.0 / (1.0 + np.exp(-TAU_P * (min(n_a, n_b) - MU_P)))
@@ -48,31 +58,32 @@ def best_pairs(sim: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     k = min(flat.size, 4 * count)
     if k == 0:
         return np.zeros(0, np.intp), np.zeros(0, np.intp)
-    top = np.argpartition(-flat, k - 1)[:k]
-    top = top[np.argsort(-flat[top], kind="stable")]
+    neg = -flat
+    top = np.argpartition(neg, k - 1)[:k]
+    top = top[np.argsort(neg[top], kind="stable")]
     top = top[flat[top] > 0]
     rows, cols = np.divmod(top, sim.shape[1])
-    # a pair is kept when neither of its minutiae appeared in a better pair before it
-    first_row = np.zeros(len(top), bool)
-    first_col = np.zeros(len(top), bool)
-    first_row[np.unique(rows, return_index=True)[1]] = True
-    first_col[np.unique(cols, return_index=True)[1]] = True
-    keep = first_row & first_col
+    # a pair is kept when neither of its minutiae appeared in a better pair before it: writing positions in
+    # reverse order leaves each row's (column's) first position (numpy assigns repeated indices in order)
+    ids = np.concatenate([rows, cols + sim.shape[0]])  # rows, then columns after them
+    order = np.arange(len(ids)) % len(top)
+    first = np.empty(sum(sim.shape), np.intp)
+    first[ids[::-1]] = order[::-1]
+    first_seen = first[ids] == order
+    keep = first_seen[:len(top)] & first_seen[len(top):]
     return rows[keep][:count], cols[keep][:count]
 
 
 def compatibility(a: Cylinders, b: Cylinders, ra: np.ndarray, cb: np.ndarray) -> np.ndarray:
-    """(k, k) how well candidate pairs (ra[t], cb[t]) agree with each other geometrically (1 = perfectly)."""
-    pa, pb = a.xy[ra].astype(np.float64), b.xy[cb].astype(np.float64)
-    ta, tb = a.angle[ra].astype(np.float64), b.angle[cb].astype(np.float64)
-    da = pa[None, :, :] - pa[:, None, :]
-    db = pb[None, :, :] - pb[:, None, :]
-    d1 = np.abs(np.hypot(da[..., 0], da[..., 1]) - np.hypot(db[..., 0], db[..., 1]))
-    d2 = np.abs(wrap(wrap(ta[:, None] - ta[None, :]) - wrap(tb[:, None] - tb[None, :])))
-    la = np.arctan2(-da[..., 1], da[..., 0])  # direction of the joining line, counter-clockwise like the angles
-    lb = np.arctan2(-db[..., 1], db[..., 0])
-    d3 = np.abs(wrap(wrap(ta[:, None] - la) - wrap(tb[:, None] - lb)))
-    rho = _z(d1, MU_1, TAU_1) * _z(d2, MU_2, TAU_2) * _z(d3, MU_3, TAU_3)
+    """(k, k) how well candidate pairs (ra[t], cb[t]) agree with each other geometrically (1 = perfectly): the
+    distance between two minutiae, their relative turn and the direction of the line joining them (relative to the
+    first minutia) should be the same in both prints. The per-print terms are ``Cylinders.geometry``."""
+    ia = (ra[:, None] * len(a) + ra).ravel()  # rows of the (i, j) pairs among the candidates, in each print
+    ib = (cb[:, None] * len(b) + cb).ravel()
+    d = np.take(a.geometry, ia, axis=0) - np.take(b.geometry, ib, axis=0)  # (k * k, 3)
+    d[:, 1:] = wrap_difference(d[:, 1:])
+    z = _z(np.abs(d, out=d), _MU, _NEG_TAU)
+    rho = (z[:, 0] * z[:, 1] * z[:, 2]).reshape(len(ra), len(ra))
     np.fill_diagonal(rho, 0.0)
     return rho
 
@@ -102,7 +113,7 @@ def score(a: Cylinders, b: Cylinders, sim: np.ndarray) -> float:
     gain = lam / np.maximum(lam0, 1e-9)
     chosen = np.argsort(-gain, kind="stable")[:n_p]
     aligned = aligned_count(a, b, ra[chosen[:ANCHORS]], cb[chosen[:ANCHORS]])
-    return float(lam[chosen].sum() / n_p) * aligned / float(np.sqrt(len(a) * len(b)))
+    return float(lam[chosen].sum() / n_p) * aligned / math.sqrt(len(a) * len(b))
 
 
 def aligned_count(a: Cylinders, b: Cylinders, anchors_a: np.ndarray, anchors_b: np.ndarray) -> int:
@@ -110,18 +121,29 @@ def aligned_count(a: Cylinders, b: Cylinders, anchors_a: np.ndarray, anchors_b: 
     ``ALIGN_TURN`` of a minutia of the other print (one-to-one bound: the smaller of both sides' counts).
 
     Why: relaxation judges pairs against each other; this asks how much of both prints one placement explains, so
-    two prints that share only a few look-alike neighbourhoods (impostors) score low however alike those are."""
-    if len(anchors_a) == 0:
+    two prints that share only a few look-alike neighbourhoods (impostors) score low however alike those are.
+    The distance test runs on every (placement, a, b) triple; the turn test only where the distance one passed."""
+    k, n_a, n_b = len(anchors_a), len(a), len(b)
+    if k == 0:
         return 0
     phi = wrap(b.angle[anchors_b].astype(np.float64) - a.angle[anchors_a])  # (k,) turn of each placement
     cos, sin = np.cos(phi)[:, None], np.sin(phi)[:, None]
-    pa, pb = a.xy.astype(np.float64), b.xy.astype(np.float64)
+    pa, pb = a.xy64, b.xy64
     d = pa[None, :, :] - pa[anchors_a][:, None, :]  # (k, nA, 2) from each anchor, turned like the angles (y down)
     tx = pb[anchors_b][:, None, 0] + d[..., 0] * cos + d[..., 1] * sin
     ty = pb[anchors_b][:, None, 1] - d[..., 0] * sin + d[..., 1] * cos
-    near = (tx[:, :, None] - pb[None, None, :, 0]) ** 2 + (ty[:, :, None] - pb[None, None, :, 1]) ** 2
-    turned = a.angle[None, :].astype(np.float64) + phi[:, None]  # (k, nA); cos of the turn left, without wrapping:
-    agree = np.cos(turned)[:, :, None] * np.cos(b.angle)[None, None, :] + \
-        np.sin(turned)[:, :, None] * np.sin(b.angle)[None, None, :]
-    ok = (near <= ALIGN_DIST ** 2) & (agree >= np.cos(ALIGN_TURN))  # (k, nA, nB)
-    return int(np.minimum(ok.any(axis=2).sum(axis=1), ok.any(axis=1).sum(axis=1)).max())
+    near = tx[:, :, None] - pb[:, 0]  # (k, nA, nB): squared distance after placement
+    near *= near
+    dy = ty[:, :, None] - pb[:, 1]
+    near += np.multiply(dy, dy, out=dy)
+    pi, j = np.divmod(np.flatnonzero(near <= ALIGN_DIST ** 2), n_b)  # pi = placement * nA + minutia of a
+    turned = a.angle.astype(np.float64) + phi[:, None]  # (k, nA); cos of the turn left, without wrapping:
+    agree = np.cos(turned).ravel()[pi] * b.trig[j, 0] + np.sin(turned).ravel()[pi] * b.trig[j, 1]
+    ok = agree >= _COS_ALIGN_TURN
+    pi, j = pi[ok], j[ok]
+    hit_a = np.zeros(k * n_a, bool)
+    hit_a[pi] = True
+    hit_b = np.zeros(k * n_b, bool)
+    hit_b[pi // n_a * n_b + j] = True
+    return int(np.minimum(np.count_nonzero(hit_a.reshape(k, n_a), axis=1),
+                          np.count_nonzero(hit_b.reshape(k, n_b), axis=1)).max())

@@ -28,6 +28,7 @@ MAX_MINUTIAE = 160
 _HEADER = struct.Struct("<3sBHHHH")
 _RECORD = np.dtype([("x", "<u2"), ("y", "<u2"), ("angle", "u1"), ("kq", "u1")])
 _CRC = struct.Struct("<I")
+ANGLE_UNIT = np.float32(2 * np.pi / 256)  # a minutia's direction is a whole number of these (float32 product)
 
 
 class TemplateError(MinutiaeError):
@@ -73,7 +74,7 @@ def decode(data: bytes) -> Minutiae:
     if np.any(rec["x"] >= cols * 4) or np.any(rec["y"] >= rows * 4) or np.any(kind > 2):
         raise TemplateError("fingerprint template holds minutiae outside its image (damaged)")
     xy = np.stack([rec["x"], rec["y"]], axis=1).astype(np.float32) / 4
-    angle = rec["angle"].astype(np.float32) * np.float32(2 * np.pi / 256)
+    angle = rec["angle"].astype(np.float32) * ANGLE_UNIT
     quality = (rec["kq"] & 63).astype(np.float32) / 63
     return Minutiae(xy, angle, kind.astype(np.uint8), quality, (rows, cols), dpi)
 
