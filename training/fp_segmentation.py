@@ -267,10 +267,10 @@ def export(model, train: list, held_out: list, out_dir: Path, command: str, trai
 @click.command("fp-segment")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
               show_default=True, help="Where fingerprint_segment_int8.tflite and fingerprint_segment.json go.")
-@click.option("--identities", type=int, default=120, show_default=True, help="Synthetic training fingers.")
+@click.option("--identities", type=int, default=200, show_default=True, help="Synthetic training fingers.")
 @click.option("--impressions", type=int, default=4, show_default=True)
 @click.option("--held-out", type=int, default=16, show_default=True, help="Synthetic fingers for the int8 check.")
-@click.option("--steps", type=int, default=3000, show_default=True)
+@click.option("--steps", type=int, default=4000, show_default=True)
 @click.option("--seed", type=int, default=2026, show_default=True)
 @click.option("--workers", type=int, default=1, show_default=True, help="Processes rendering synthetic prints.")
 def fp_segment(out_dir: Path, identities: int, impressions: int, held_out: int, steps: int, seed: int,
