@@ -7,6 +7,7 @@ Real SQLite and AES-GCM; the touches are synthetic R503 touches (capacitive192, 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -58,8 +59,9 @@ def test_levels_the_card_does_not_support_and_other_placement_counts_are_refused
         assert auth.threshold == auth.small_card.thresholds["1e-4"] and auth.budget <= 16 * 1024
         assert "supported: FMR bound" in auth.decision_info.summary()
     card = tmp_path / "card.json"
-    card.write_text((Path(__file__).parents[1] / "models" / "fingerprint_small_sensor.json").read_text()
-                    .replace('"1e-4": 13.0', '"1e-4": 3.0'))
+    raw = json.loads((Path(__file__).parents[1] / "models" / "fingerprint_small_sensor.json").read_text())
+    raw["thresholds"]["1e-4"] = 3.0  # a lower threshold written in by hand
+    card.write_text(json.dumps(raw))
     with pytest.raises(ConfigError, match="edited after calibration"):
         Authenticator.from_config(r503_config(10, minutiae_card=card), state)
 
