@@ -36,13 +36,18 @@ MU_P, TAU_P = 20.0, 2.0 / 5.0
 _COS_ALIGN_TURN = np.cos(ALIGN_TURN)
 
 
-_MU = np.array([MU_1, MU_2, MU_3])
-_NEG_TAU = -np.array([TAU_1, TAU_2, TAU_3])
+_COUNT = np.arange(4 * 160 * 160)  # 0, 1, 2, ...: positions among at most every pair of two prints
+_MU = np.array([MU_1, MU_2, MU_3])[:, None]
+_NEG_TAU = -np.array([TAU_1, TAU_2, TAU_3])[:, None]
 
 
 def _z(v: np.ndarray, mu: float | np.ndarray, neg_tau: float | np.ndarray) -> np.ndarray:
-    """MCC's sigmoid, 1 / (1 + exp(-tau (v - mu))), with ``-tau`` given."""
-    return 1.0 / (1.0 + np.exp(np.clip(neg_tau * (v - mu), -60.0, 60.0)))
+    """MCC's sigmoid, 1 / (1 + exp(-tau (v - mu))), with ``-tau`` given; computed in ``v``'s memory."""
+    v -= mu
+    v *= neg_tau
+    np.exp(np.clip(v, -60.0, 60.0, out=v), out=v)
+    v += 1.0
+    return np.divide(1.0, v, out=v)
 
 
 @functools.lru_cache(maxsize=512)
@@ -54,36 +59,44 @@ def pairs_wanted(n_a: int, n_b: int) -> int:
 
 def best_pairs(sim: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Up to ``count`` (row, col) pairs of high similarity, each row and column used once (greedy, best first)."""
+    rows, cols, _ = _best_pairs(sim, count)
+    return rows, cols
+
+
+def _best_pairs(sim: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``best_pairs`` and the pairs' positions in ``sim.ravel()``."""
     flat = sim.ravel()
     k = min(flat.size, 4 * count)
     if k == 0:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+        return np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0, np.intp)
     neg = -flat
     top = np.argpartition(neg, k - 1)[:k]
-    top = top[np.argsort(neg[top], kind="stable")]
-    top = top[flat[top] > 0]
-    rows, cols = np.divmod(top, sim.shape[1])
+    value = neg[top]
+    order = np.argsort(value, kind="stable")
+    top = top[order[:np.searchsorted(value[order], 0.0)]]  # best first; the positive ones are a prefix
+    n = len(top)
+    ids = np.concatenate(np.divmod(top, sim.shape[1]))  # rows, then columns numbered after the rows
+    ids[n:] += sim.shape[0]
     # a pair is kept when neither of its minutiae appeared in a better pair before it: writing positions in
     # reverse order leaves each row's (column's) first position (numpy assigns repeated indices in order)
-    ids = np.concatenate([rows, cols + sim.shape[0]])  # rows, then columns after them
-    order = np.arange(len(ids)) % len(top)
+    position = np.concatenate([_COUNT[:n], _COUNT[:n]])
     first = np.empty(sum(sim.shape), np.intp)
-    first[ids[::-1]] = order[::-1]
-    first_seen = first[ids] == order
-    keep = first_seen[:len(top)] & first_seen[len(top):]
-    return rows[keep][:count], cols[keep][:count]
+    first[ids[::-1]] = position[::-1]
+    first_seen = first[ids] == position
+    keep = np.flatnonzero(first_seen[:n] & first_seen[n:])[:count]
+    return ids[keep], ids[n + keep] - sim.shape[0], top[keep]
 
 
 def compatibility(a: Cylinders, b: Cylinders, ra: np.ndarray, cb: np.ndarray) -> np.ndarray:
     """(k, k) how well candidate pairs (ra[t], cb[t]) agree with each other geometrically (1 = perfectly): the
     distance between two minutiae, their relative turn and the direction of the line joining them (relative to the
     first minutia) should be the same in both prints. The per-print terms are ``Cylinders.geometry``."""
-    ia = (ra[:, None] * len(a) + ra).ravel()  # rows of the (i, j) pairs among the candidates, in each print
+    ia = (ra[:, None] * len(a) + ra).ravel()  # columns of the (i, j) pairs among the candidates, in each print
     ib = (cb[:, None] * len(b) + cb).ravel()
-    d = np.take(a.geometry, ia, axis=0) - np.take(b.geometry, ib, axis=0)  # (k * k, 3)
-    d[:, 1:] = wrap_difference(d[:, 1:])
+    d = np.take(a.geometry, ia, axis=1) - np.take(b.geometry, ib, axis=1)  # (3, k * k)
+    wrap_difference(d[1:], out=d[1:])
     z = _z(np.abs(d, out=d), _MU, _NEG_TAU)
-    rho = (z[:, 0] * z[:, 1] * z[:, 2]).reshape(len(ra), len(ra))
+    rho = (z[0] * z[1] * z[2]).reshape(len(ra), len(ra))
     np.fill_diagonal(rho, 0.0)
     return rho
 
@@ -93,6 +106,14 @@ def relax(lam0: np.ndarray, rho: np.ndarray) -> np.ndarray:
     lam = lam0.astype(np.float64)
     k = len(lam)
     if k < 2:
+        return lam
+    if W_R == 0.5:  # halving is exact, so 0.5 * (lam + y / (k - 1)) gives the same numbers in fewer steps
+        for _ in range(ROUNDS):
+            y = rho @ lam
+            y /= k - 1
+            y += lam
+            y *= 0.5
+            lam = y
         return lam
     for _ in range(ROUNDS):
         lam = W_R * lam + (1.0 - W_R) * (rho @ lam) / (k - 1)
@@ -104,10 +125,10 @@ def score(a: Cylinders, b: Cylinders, sim: np.ndarray) -> float:
     if len(a) == 0 or len(b) == 0:
         return 0.0
     n_r = min(len(a), len(b))
-    ra, cb = best_pairs(sim, n_r)
+    ra, cb, at = _best_pairs(sim, n_r)
     if len(ra) == 0:
         return 0.0
-    lam0 = sim[ra, cb].astype(np.float64)
+    lam0 = sim.ravel()[at].astype(np.float64)
     lam = relax(lam0, compatibility(a, b, ra, cb))
     n_p = pairs_wanted(a.total, b.total)
     gain = lam / np.maximum(lam0, 1e-9)
@@ -126,24 +147,25 @@ def aligned_count(a: Cylinders, b: Cylinders, anchors_a: np.ndarray, anchors_b: 
     k, n_a, n_b = len(anchors_a), len(a), len(b)
     if k == 0:
         return 0
-    phi = wrap(b.angle[anchors_b].astype(np.float64) - a.angle[anchors_a])  # (k,) turn of each placement
+    phi = wrap(b.angle64[anchors_b] - a.angle[anchors_a])  # (k,) turn of each placement
     cos, sin = np.cos(phi)[:, None], np.sin(phi)[:, None]
     pa, pb = a.xy64, b.xy64
     d = pa[None, :, :] - pa[anchors_a][:, None, :]  # (k, nA, 2) from each anchor, turned like the angles (y down)
-    tx = pb[anchors_b][:, None, 0] + d[..., 0] * cos + d[..., 1] * sin
-    ty = pb[anchors_b][:, None, 1] - d[..., 0] * sin + d[..., 1] * cos
+    at = pb[anchors_b][:, None, :]
+    tx = at[..., 0] + d[..., 0] * cos + d[..., 1] * sin
+    ty = at[..., 1] - d[..., 0] * sin + d[..., 1] * cos
     near = tx[:, :, None] - pb[:, 0]  # (k, nA, nB): squared distance after placement
     near *= near
     dy = ty[:, :, None] - pb[:, 1]
     near += np.multiply(dy, dy, out=dy)
     pi, j = np.divmod(np.flatnonzero(near <= ALIGN_DIST ** 2), n_b)  # pi = placement * nA + minutia of a
-    turned = a.angle.astype(np.float64) + phi[:, None]  # (k, nA); cos of the turn left, without wrapping:
-    agree = np.cos(turned).ravel()[pi] * b.trig[j, 0] + np.sin(turned).ravel()[pi] * b.trig[j, 1]
-    ok = agree >= _COS_ALIGN_TURN
+    if len(pi) == 0:
+        return 0
+    turned = (a.angle64 + phi[:, None]).ravel()[pi]  # cos of the turn left, without wrapping:
+    ok = np.cos(turned) * b.cos64[j] + np.sin(turned) * b.sin64[j] >= _COS_ALIGN_TURN
     pi, j = pi[ok], j[ok]
     hit_a = np.zeros(k * n_a, bool)
     hit_a[pi] = True
     hit_b = np.zeros(k * n_b, bool)
     hit_b[pi // n_a * n_b + j] = True
-    return int(np.minimum(np.count_nonzero(hit_a.reshape(k, n_a), axis=1),
-                          np.count_nonzero(hit_b.reshape(k, n_b), axis=1)).max())
+    return int(np.minimum(hit_a.reshape(k, n_a).sum(axis=1), hit_b.reshape(k, n_b).sum(axis=1)).max())

@@ -64,11 +64,13 @@ class Cylinders:
     # over spatial cells (squares x valid both ways, valid x valid).
     values_t: np.ndarray
     stacked_t: np.ndarray
-    # (n * n, 3) float64 for consolidation, row i * n + j: distance from minutia i to j, wrap(angle_i - angle_j),
-    # and wrap(angle_i - direction of the line from i to j) (counter-clockwise, y down).
+    # (3, n * n) float64 for consolidation, column i * n + j: distance from minutia i to j, wrap(angle_i -
+    # angle_j), and wrap(angle_i - direction of the line from i to j) (counter-clockwise, y down).
     geometry: np.ndarray
     xy64: np.ndarray  # (n, 2) float64 of xy
-    trig: np.ndarray  # (n, 2) float64 of np.cos and np.sin of angle in float32, as the placement check uses them
+    angle64: np.ndarray  # (n,) float64 of angle
+    cos64: np.ndarray  # (n,) float64 of np.cos(angle) in float32, as the placement check uses it
+    sin64: np.ndarray
     # When every angle is a whole number of template units (``template.ANGLE_UNIT``; always, for cylinders of a
     # template): the units, and each cylinder's row of the turn table (which units it may be compared with).
     units: np.ndarray | None
@@ -90,16 +92,16 @@ def _describe(values: np.ndarray, valid: np.ndarray, xy: np.ndarray, angle: np.n
     xy32, ang32 = xy.astype(np.float32), angle.astype(np.float32)
     p, t = xy32.astype(np.float64), ang32.astype(np.float64)
     d = p[None, :, :] - p[:, None, :]  # [i, j] = p_j - p_i
-    geometry = np.empty((n, n, 3), np.float64)
-    geometry[..., 0] = np.hypot(d[..., 0], d[..., 1])
-    geometry[..., 1] = wrap(t[:, None] - t[None, :])
-    geometry[..., 2] = wrap(t[:, None] - np.arctan2(-d[..., 1], d[..., 0]))
-    trig = np.stack([np.cos(ang32), np.sin(ang32)], axis=1).astype(np.float64)
+    geometry = np.empty((3, n, n), np.float64)
+    geometry[0] = np.hypot(d[..., 0], d[..., 1])
+    geometry[1] = wrap(t[:, None] - t[None, :])
+    geometry[2] = wrap(t[:, None] - np.arctan2(-d[..., 1], d[..., 0]))
     units = np.rint(t / float(ANGLE_UNIT))
     on_grid = np.all((units >= 0) & (units < 256) & (units.astype(np.float32) * ANGLE_UNIT == ang32))
     units = units.astype(np.intp) if on_grid else None
     return Cylinders(values_t.T, stacked_t[:, n:].T, stacked_t[:, :n].T, xy32, ang32, np.asarray(kind), total,
-                     values_t, stacked_t, geometry.reshape(n * n, 3), p, trig, units,
+                     values_t, stacked_t, geometry.reshape(3, n * n), p, t, np.cos(ang32).astype(np.float64),
+                     np.sin(ang32).astype(np.float64), units,
                      None if units is None else _turn_table()[units])
 
 
@@ -120,19 +122,19 @@ def wrap(a: np.ndarray) -> np.ndarray:
     subtraction there, as fmod's is), so comparisons give the same numbers; other input takes the remainder."""
     y = a + np.pi
     period = np.asarray(2.0 * np.pi, y.dtype)
-    if not (y.size and float(y.min()) >= -float(period) and float(y.max()) < 2.0 * float(period)):
-        return y % (2.0 * np.pi) - np.pi
+    if y.size < 64 or not (float(y.min()) >= -float(period) and float(y.max()) < 2.0 * float(period)):
+        return y % (2.0 * np.pi) - np.pi  # (a few elements: the remainder costs less than the checks)
     return _wrap_shifted(y, period)
 
 
-def wrap_difference(a: np.ndarray) -> np.ndarray:
+def wrap_difference(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``wrap`` of a difference of two wrapped angles (each in [-pi, pi], so no range check is needed)."""
     y = a + np.pi
-    return _wrap_shifted(y, np.asarray(2.0 * np.pi, y.dtype))
+    return _wrap_shifted(y, np.asarray(2.0 * np.pi, y.dtype), out)
 
 
-def _wrap_shifted(y: np.ndarray, period: np.ndarray) -> np.ndarray:
-    return np.where(y < 0, y + period, np.where(y < period, y, y - period)) - np.pi
+def _wrap_shifted(y: np.ndarray, period: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    return np.subtract(np.where(y < 0, y + period, np.where(y < period, y, y - period)), np.pi, out=out)
 
 
 def _inside_hull(points: np.ndarray, xy: np.ndarray, margin: float) -> np.ndarray:
@@ -205,15 +207,17 @@ def local_similarity(a: Cylinders, b: Cylinders) -> np.ndarray:
     ab = a.values_t.T @ b.values_t
     sums = a.stacked_t.T @ b.stacked_t  # [[sq.sq, sq.valid], [valid.sq, valid.valid]]
     aa, bb, common = sums[:n, m:], sums[n:, :m], sums[n:, m:]
-    norm = np.sqrt(aa) + np.sqrt(bb)
-    aa = aa + bb
-    aa -= 2.0 * ab
-    diff = np.sqrt(np.maximum(aa, 0.0, out=aa), out=aa)
-    if a.turn_rows is not None and b.units is not None:
-        turn_ok = a.turn_rows[:, b.units]
-    else:
-        turn_ok = np.abs(wrap(a.angle[:, None] - b.angle[None, :])) <= MAX_TURN
+    norm = np.sqrt(aa)
+    norm += np.sqrt(bb)
+    diff = aa + bb
+    ab *= 2.0
+    diff -= ab
+    np.sqrt(np.maximum(diff, 0.0, out=diff), out=diff)
     # common cells are whole numbers: ``count * ND >= MIN_COMMON_CELLS * N_CELLS`` as a count
-    ok = (common >= MIN_COMMON_CELLS * N_CELLS / ND) & turn_ok & (norm > 0)
-    diff /= np.maximum(norm, 1e-9)
-    return np.where(ok, 1.0 - diff, 0.0)
+    ok = common >= MIN_COMMON_CELLS * N_CELLS / ND
+    ok &= a.turn_rows[:, b.units] if a.turn_rows is not None and b.units is not None else \
+        np.abs(wrap(a.angle[:, None] - b.angle[None, :])) <= MAX_TURN
+    if MIN_COMMON_CELLS <= 0:  # otherwise implied: a valid cell's value is at least 5, so norm > 0
+        ok &= norm > 0
+    diff /= np.maximum(norm, 1e-9, out=norm)
+    return np.where(ok, np.subtract(1.0, diff, out=diff), 0.0)
