@@ -107,12 +107,18 @@ def run_r503_demo(*, state_dir: Path | None = None, people: int = 3, genuine: in
                                          loggers=("biolock.daemon", "device.sensors.r30x", "biolock.unlock",
                                                   "biolock.small_sensor"))
         from device.app import Daemon
-        from device.config import Config, EnrolConfig, LockoutConfig, SensorConfig
+        from device.config import Config, EnrolConfig, LockoutConfig, MatchingConfig, SensorConfig
         from device.pipeline import Authenticator
         from device.sensors.r30x import R30xSensor
         from device.sensors.r30x_emulator import R30xEmulator
+        from device.small_sensor import load_card, small_card_path
 
+        measured = load_card(small_card_path(Config())).placements
+        if placements != measured:  # asked for on purpose: run, and say the card's bound does not apply
+            echo(f"note: {placements} placements per finger, the card was measured with {measured}: its FMR bound "
+                 "does not apply (matching.allow_unsupported_level)")
         config = Config(sensor=SensorConfig(type="r30x", module="r503"), enrol=EnrolConfig(placements=placements),
+                        matching=MatchingConfig(allow_unsupported_level=placements != measured),
                         lockout=LockoutConfig())
         emu = stack.enter_context(R30xEmulator("r503", link=work / "ttyR503", throttle=real_baud))
         echo(f"sensor: emulated R503 (192x192, 4 bits per pixel, LED ring) on {emu.port} "

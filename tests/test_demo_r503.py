@@ -34,7 +34,7 @@ def test_demo_module_r503_runs_end_to_end_and_reports_its_counts(tmp_path):
     accepted, genuine, rejected, impostors = map(int, summary.groups())
     assert (genuine, impostors) == (4, 2) and rejected == 2  # no stranger got in
     assert accepted == sum(ln.startswith("genuine ") and "ACCEPT" in ln for ln in decisions)
-    assert accepted >= 2  # seed 7: alice 2/2, bob 1/2 (docs/partial-prints.md reports the counts)
+    assert accepted >= 2  # per-touch FNMR is about 11 % at balanced: most, not always all (docs/partial-prints.md)
     opened = re.search(r"unlocks carried out by the lock controller: (\d+)", out)
     assert opened is None or int(opened.group(1)) == accepted
     assert not state.exists() or any(state.iterdir())
