@@ -11,7 +11,8 @@ windows that ``biolock eval --crop`` cuts (seed 18). Every probe is scored again
 (genuine) and against ``--impostors`` other fingers' templates chosen at random (seed ``--pair-seed``; 0 = every
 other finger). Reported: fingers enrolled, placements, touches refused, coverage, template bytes, genuine and
 impostor counts, EER (FVC rule and linear), FNMR at FMR 1e-3 and 1e-4 with the false matches at that threshold,
-probes that could not be acquired (counted as non-matches in ``fnmr_with_fta``).
+probes that could not be acquired (counted as non-matches in ``fnmr_with_fta``). ``--out FILE`` writes every
+score (``{"genuine": [...], "impostor": [...]}``: what ``training.r503_scores --held-out`` reads).
 
 Evaluation only: the images are never copied and nothing is fitted on them. Ridge images of the windows are
 cached under ``--cache`` (default: a folder in the system's temporary directory, outside the repository).
@@ -149,6 +150,8 @@ def run(args, build=shipped_template, score=pl.verify_score) -> dict:
         out[f"fnmr_with_fta_{label}"] = float((np.count_nonzero(g < thr) + fta) / (g.size + fta))
     out["verify_ms_median_cpu"] = 1000 * statistics.median(times)
     out["enrol_cpu_s"] = enrol_s
+    if getattr(args, "out", None):  # every score (e.g. a held-out set for training.r503_scores --held-out)
+        Path(args.out).write_text(json.dumps({"genuine": g.tolist(), "impostor": i.tolist(), "summary": out}))
     return out
 
 
@@ -163,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pair-seed", type=int, default=7)
     ap.add_argument("--fingers", type=int, default=0, help="first N fingers only (0: all)")
     ap.add_argument("--touch-keypoints", type=int, default=400, help="keypoints of the live touch")
+    ap.add_argument("--out", default=None, help="write every genuine and impostor score here (JSON)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "biolock-partial-sim"))
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
