@@ -66,3 +66,20 @@ def test_cropped_decision_feeds_the_window_and_keeps_the_scale():
     grey, _ = finger_on_background()
     assert d.extract(grey) == (128, 160) and d.name == "probe@160x128" and d.thresholds == {"1e-3": 0.5}
     assert d.compare([None, None], np.array([[0, 1]])).tolist() == [1.0]
+
+
+def test_centred_placement_lands_near_the_finger_centre_with_a_seeded_jitter():
+    from device.evaluation.crop import CENTRED_JITTER
+
+    grey, finger = finger_on_background()
+    ys, xs = np.nonzero(foreground_mask(grey))
+    centre = np.array([xs.mean(), ys.mean()])
+    spots = {choose_window(grey, (128, 128), s, "centred") for s in range(8)}
+    assert len(spots) > 1  # the jitter moves it
+    for x, y in spots:
+        assert np.all(np.abs(np.array([x + 64, y + 64]) - centre) <= CENTRED_JITTER + 1)
+        assert finger[y + 64, x + 64]
+    assert choose_window(grey, (128, 128), 3, "centred") == choose_window(grey.copy(), (128, 128), 3, "centred")
+    assert choose_window(grey, (128, 128)) == choose_window(grey, (128, 128), placement="uniform")
+    with pytest.raises(ConfigError, match="placement"):
+        choose_window(grey, (128, 128), placement="corner")

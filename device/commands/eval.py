@@ -52,12 +52,15 @@ def _plots(result: dict, all_scores: list, out: Path) -> list[Path]:
               help="Write DET/ROC/histogram PNGs here (needs matplotlib).")
 @click.option("--crop", default=None, metavar="WxH", help="Score one WxH window per impression, inside the finger, "
               "seeded by the image (the same windows for every decision): e.g. 160x160 (device/evaluation/crop.py).")
+@click.option("--crop-placement", type=click.Choice(["uniform", "centred"]), default="uniform", show_default=True,
+              help="With --crop: uniform (anywhere inside the finger: the yardstick) or centred (on the finger's "
+              "centre with a seeded +-32 px jitter: easier; say so when you report it).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @click.pass_obj
 def command(app, data: Path, decision_name: str, model: Path | None, card: Path | None, modality: str | None,
-            only: tuple[str, ...], protocol: str, plots: Path | None, crop: str | None, as_json: bool,
-            no_progress: bool) -> None:
+            only: tuple[str, ...], protocol: str, plots: Path | None, crop: str | None, crop_placement: str,
+            as_json: bool, no_progress: bool) -> None:
     """Measure a decision on DATA (a dataset folder or manifest.csv), each sensor separately.
 
     Per set: EER (FVC rule and linear interpolation), FNMR at FMR 1 % and 0.1 % (0.1 % only with >= 1,000
@@ -83,7 +86,7 @@ def command(app, data: Path, decision_name: str, model: Path | None, card: Path 
     if crop:
         from device.evaluation.crop import CroppedDecision, parse_crop
 
-        decision = CroppedDecision(decision, parse_crop(crop))
+        decision = CroppedDecision(decision, parse_crop(crop), placement=crop_placement)
     try:
         result: dict = {"decision": decision.name, "matcher": decision.matcher_id, "modality": modality,
                         "card": str(decision.card_path) if decision.card_path else None,

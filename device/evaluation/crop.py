@@ -8,6 +8,12 @@ exactly the same window of exactly the same impression, with no shared state bet
 uniformly among the placements whose share of finger foreground (``device.fingerprint.segment``'s mask) is at
 least ``MIN_FOREGROUND``; when none reaches it, among those with the most foreground. A window larger than the
 image is an error (there is nothing to cut).
+
+Two placements (``--crop-placement``): ``uniform`` (the default and the issue's yardstick: any place inside the
+finger, so two windows of one finger may hardly overlap, as when a user touches a small sensor with any part of
+the finger) and ``centred`` (an easier, documented alternative: the window centred on the finger's foreground
+centroid, moved by a seeded jitter drawn uniformly within +-``CENTRED_JITTER`` px on each axis, then kept inside
+the image; as a user pressing the pad centre onto a small sensor does). Report which one a number comes from.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ from device.errors import ConfigError
 
 MIN_FOREGROUND = 0.9  # share of the window that must be finger (when the impression has such a place)
 DEFAULT_SEED = 18
+PLACEMENTS = ("uniform", "centred")
+CENTRED_JITTER = 32  # px at 500 dpi (+-1.6 mm per axis): how far a pad-centre press lands from the centre
 
 
 def parse_crop(text: str) -> tuple[int, int]:
@@ -54,35 +62,49 @@ def foreground_mask(grey: np.ndarray) -> np.ndarray:
     return mask[:h0, :w0]
 
 
-def choose_window(grey: np.ndarray, size: tuple[int, int], seed: int = DEFAULT_SEED) -> tuple[int, int]:
-    """Top-left (x, y) of the window for this image: same bytes and seed, same window."""
+def choose_window(grey: np.ndarray, size: tuple[int, int], seed: int = DEFAULT_SEED,
+                  placement: str = "uniform") -> tuple[int, int]:
+    """Top-left (x, y) of the window for this image: same bytes, seed and placement, same window."""
     w, h = size
     ih, iw = grey.shape
     if w > iw or h > ih:
         raise ConfigError(f"--crop {w}x{h} is larger than a {iw}x{ih} image: choose a smaller window")
+    if placement not in PLACEMENTS:
+        raise ConfigError(f"--crop-placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
     mask = foreground_mask(grey).astype(np.float64)
+    digest = zlib.crc32(np.ascontiguousarray(grey).tobytes()) ^ (seed * 0x9E3779B1 & 0xFFFFFFFF)
+    if placement == "centred":
+        ys, xs = np.nonzero(mask)
+        cx, cy = (xs.mean(), ys.mean()) if xs.size else (iw / 2, ih / 2)
+        jx, jy = np.random.default_rng(digest).integers(-CENTRED_JITTER, CENTRED_JITTER + 1, 2)
+        x = int(np.clip(round(cx - w / 2) + jx, 0, iw - w))
+        y = int(np.clip(round(cy - h / 2) + jy, 0, ih - h))
+        return x, y
     integral = cv2.integral(mask)  # (ih+1, iw+1)
     share = (integral[h:, w:] - integral[:-h, w:] - integral[h:, :-w] + integral[:-h, :-w]) / float(w * h)
     best = float(share.max())
     good = share >= min(MIN_FOREGROUND, best - 1e-9)
     ys, xs = np.nonzero(good)
-    digest = zlib.crc32(np.ascontiguousarray(grey).tobytes()) ^ (seed * 0x9E3779B1 & 0xFFFFFFFF)
     k = int(np.random.default_rng(digest).integers(len(xs)))
     return int(xs[k]), int(ys[k])
 
 
-def crop_image(grey: np.ndarray, size: tuple[int, int], seed: int = DEFAULT_SEED) -> np.ndarray:
+def crop_image(grey: np.ndarray, size: tuple[int, int], seed: int = DEFAULT_SEED,
+               placement: str = "uniform") -> np.ndarray:
     """The window of ``grey`` (2-D uint8) that ``choose_window`` picks."""
-    x, y = choose_window(grey, size, seed)
+    x, y = choose_window(grey, size, seed, placement)
     return np.ascontiguousarray(grey[y:y + size[1], x:x + size[0]])
 
 
 class CroppedDecision:
     """Any decision, fed one window per impression instead of the whole image (names say the window)."""
 
-    def __init__(self, inner: Any, size: tuple[int, int], seed: int = DEFAULT_SEED) -> None:
-        self.inner, self.size, self.seed = inner, size, seed
-        self.name = f"{inner.name}@{size[0]}x{size[1]}"
+    def __init__(self, inner: Any, size: tuple[int, int], seed: int = DEFAULT_SEED,
+                 placement: str = "uniform") -> None:
+        if placement not in PLACEMENTS:
+            raise ConfigError(f"--crop-placement must be one of {', '.join(PLACEMENTS)}, got {placement!r}")
+        self.inner, self.size, self.seed, self.placement = inner, size, seed, placement
+        self.name = f"{inner.name}@{size[0]}x{size[1]}" + ("" if placement == "uniform" else f"-{placement}")
         self.modality = inner.modality
         self.matcher_id = inner.matcher_id
         self.thresholds = inner.thresholds
@@ -92,7 +114,8 @@ class CroppedDecision:
     def extract(self, image: np.ndarray) -> Any:
         from device.imageio import to_grey_u8
 
-        return self.inner.extract(crop_image(to_grey_u8(np.asarray(image)), self.size, self.seed))
+        return self.inner.extract(crop_image(to_grey_u8(np.asarray(image)), self.size, self.seed,
+                                             self.placement))
 
     def compare(self, templates: Sequence[Any], pairs: np.ndarray) -> np.ndarray:
         return self.inner.compare(templates, pairs)
