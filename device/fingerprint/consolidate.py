@@ -149,16 +149,19 @@ def aligned_count(a: Cylinders, b: Cylinders, anchors_a: np.ndarray, anchors_b: 
         return 0
     phi = wrap(b.angle64[anchors_b] - a.angle[anchors_a])  # (k,) turn of each placement
     cos, sin = np.cos(phi)[:, None], np.sin(phi)[:, None]
-    pa, pb = a.xy64, b.xy64
-    d = pa[None, :, :] - pa[anchors_a][:, None, :]  # (k, nA, 2) from each anchor, turned like the angles (y down)
-    at = pb[anchors_b][:, None, :]
-    tx = at[..., 0] + d[..., 0] * cos + d[..., 1] * sin
-    ty = at[..., 1] - d[..., 0] * sin + d[..., 1] * cos
-    near = tx[:, :, None] - pb[:, 0]  # (k, nA, nB): squared distance after placement
+    # a's minutiae placed by each anchor pair (k, nA): turned about the anchor like the angles (y down), moved
+    dx, dy = a.x64 - a.x64[anchors_a][:, None], a.y64 - a.y64[anchors_a][:, None]
+    tx = b.x64[anchors_b][:, None] + dx * cos + dy * sin
+    ty = b.y64[anchors_b][:, None] - dx * sin + dy * cos
+    # squared distances to b's minutiae, (k, nA, nB) along x first: x^2 <= x^2 + y^2, so the pairs close
+    # enough along x are all the candidates, and x^2 + y^2 is then formed for those alone
+    near = tx[:, :, None] - b.x64
     near *= near
-    dy = ty[:, :, None] - pb[:, 1]
-    near += np.multiply(dy, dy, out=dy)
-    pi, j = np.divmod(np.flatnonzero(near <= ALIGN_DIST ** 2), n_b)  # pi = placement * nA + minutia of a
+    at = np.flatnonzero(near <= ALIGN_DIST ** 2)
+    pi, j = np.divmod(at, n_b)  # pi = placement * nA + minutia of a
+    off = ty.ravel()[pi] - b.y64[j]
+    close = near.ravel()[at] + off * off <= ALIGN_DIST ** 2
+    pi, j = pi[close], j[close]
     if len(pi) == 0:
         return 0
     turned = (a.angle64 + phi[:, None]).ravel()[pi]  # cos of the turn left, without wrapping:

@@ -67,7 +67,8 @@ class Cylinders:
     # (3, n * n) float64 for consolidation, column i * n + j: distance from minutia i to j, wrap(angle_i -
     # angle_j), and wrap(angle_i - direction of the line from i to j) (counter-clockwise, y down).
     geometry: np.ndarray
-    xy64: np.ndarray  # (n, 2) float64 of xy
+    x64: np.ndarray  # (n,) float64 of xy[:, 0], contiguous
+    y64: np.ndarray
     angle64: np.ndarray  # (n,) float64 of angle
     cos64: np.ndarray  # (n,) float64 of np.cos(angle) in float32, as the placement check uses it
     sin64: np.ndarray
@@ -100,7 +101,8 @@ def _describe(values: np.ndarray, valid: np.ndarray, xy: np.ndarray, angle: np.n
     on_grid = np.all((units >= 0) & (units < 256) & (units.astype(np.float32) * ANGLE_UNIT == ang32))
     units = units.astype(np.intp) if on_grid else None
     return Cylinders(values_t.T, stacked_t[:, n:].T, stacked_t[:, :n].T, xy32, ang32, np.asarray(kind), total,
-                     values_t, stacked_t, geometry.reshape(3, n * n), p, t, np.cos(ang32).astype(np.float64),
+                     values_t, stacked_t, geometry.reshape(3, n * n), p[:, 0].copy(), p[:, 1].copy(), t,
+                     np.cos(ang32).astype(np.float64),
                      np.sin(ang32).astype(np.float64), units,
                      None if units is None else _turn_table()[units])
 
