@@ -33,9 +33,10 @@ def touch(identity: int, impression: int) -> np.ndarray:
 
 
 def r503_config(placements: int = PLACEMENTS, **matching) -> Config:
-    """An R503 configuration; 5 placements (not the card's 10) keep the tests quick, so they run as an allowed
-    unsupported setting (the refusal itself is tested below)."""
-    matching.setdefault("allow_unsupported_level", placements != 10)
+    """An R503 configuration run as an allowed unsupported setting: the shipped card supports no level (real
+    partial prints held out refute them) and 5 placements (not the card's 10) keep the tests quick; the refusals
+    themselves are tested below."""
+    matching.setdefault("allow_unsupported_level", True)
     return Config(sensor=SensorConfig(type="r30x", module="r503"), enrol=EnrolConfig(placements=placements),
                   matching=MatchingConfig(**matching))
 
@@ -50,14 +51,18 @@ def test_small_sensor_mode_is_chosen_by_the_r503_or_by_partial():
 def test_levels_the_card_does_not_support_and_other_placement_counts_are_refused(tmp_path):
     state = tmp_path / "state"
     with pytest.raises(ConfigError, match="'secure' is not supported by .*fingerprint_small_sensor.json"):
-        Authenticator.from_config(r503_config(10, security="secure"), state)
+        Authenticator.from_config(r503_config(10, security="secure", allow_unsupported_level=False), state)
+    # balanced holds on the synthetic fitting set but the held-out real partial prints refute it: fail closed
+    with pytest.raises(ConfigError, match="'balanced' is not supported .*held-out set fingerprint/polyu_hrf"):
+        Authenticator.from_config(r503_config(10, allow_unsupported_level=False), state)
     with pytest.raises(ConfigError, match="enrol.placements = 5 but the small-sensor card"):
         Authenticator.from_config(r503_config(5, allow_unsupported_level=False), state)
     assert not state.exists()  # refused before the store opens
     with Authenticator.from_config(r503_config(10), state) as auth:
-        assert isinstance(auth, SmallSensorAuthenticator) and auth.decision_info.supported is True
+        assert isinstance(auth, SmallSensorAuthenticator) and auth.decision_info.supported is False
         assert auth.threshold == auth.small_card.thresholds["1e-4"] and auth.budget <= 16 * 1024
-        assert "supported: FMR bound" in auth.decision_info.summary()
+        assert "NOT supported" in auth.decision_info.summary()
+        assert "allowed by matching.allow_unsupported_level" in auth.decision_info.summary()
     card = tmp_path / "card.json"
     raw = json.loads((Path(__file__).parents[1] / "models" / "fingerprint_small_sensor.json").read_text())
     raw["thresholds"]["1e-4"] = 3.0  # a lower threshold written in by hand
@@ -73,7 +78,8 @@ def test_biolock_enroll_on_the_emulated_r503_then_verify_and_identify(tmp_path):
     with R30xEmulator("r503") as emu:
         cfg = tmp_path / "biolock.toml"
         cfg.write_text(f'[sensor]\ntype = "r30x"\nmodule = "r503"\nport = "{emu.port}"\nfinger_timeout_s = 5\n'
-                       'timeout_s = 2\n')  # the defaults: 10 placements, balanced, the shipped card
+                       'timeout_s = 2\n[matching]\nallow_unsupported_level = true\n')  # else 10 placements,
+        # balanced, the shipped card (which supports no level: refused at start without the override)
         for i in range(40):
             emu.present(touch(0, i))
         run = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(state), "enroll", "alice"])
