@@ -177,3 +177,17 @@ def test_export_checks_int8_against_float_and_writes_a_loadable_card(tmp_path):
     seg = LearnedSegmenter(tmp_path / "fingerprint_segment.json")
     feats = samples[0][0]
     assert seg.probabilities(feats).shape == feats.shape[:2]
+
+
+def test_the_device_path_never_imports_tensorflow(prints, tmp_path):
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "grey.npy", prints[0][0])
+    code = ("import sys, numpy as np\n"
+            "from device.minutiae.base import open_matcher\n"
+            f"t = open_matcher('biolock-learnedseg').extract(np.load({str(tmp_path / 'grey.npy')!r}))\n"
+            "assert len(t) > 0 and 'tensorflow' not in sys.modules and 'keras' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -11,7 +11,7 @@ float32 TFLite, then full-integer int8 calibrated on synthetic features; the int
 one on held-out synthetic prints (share of blocks with the same decision >= ``MIN_AGREEMENT``) or nothing is
 written; files are written under temporary names and the card last.
 
-    biolock train fp-segment --out models          # about 5 min on one core
+    biolock train fp-segment --out models          # 4-6 min on a shared 2-core machine
 """
 
 from __future__ import annotations
