@@ -131,6 +131,9 @@ def test_bad_cards_are_model_errors(tmp_path):
         LearnedSegmenter(_copy_card(tmp_path, sha256="0" * 64))
     with pytest.raises(ModelError, match="features"):
         LearnedSegmenter(_copy_card(tmp_path, features="fp-seg-blockfeat-v0"))
+    for bad in (1.5, "0.5", None):
+        with pytest.raises(ModelError, match="threshold"):
+            LearnedSegmenter(_copy_card(tmp_path, threshold=bad))
     with pytest.raises(ModelError, match="not a"):
         LearnedSegmenter(_copy_card(tmp_path, format="biolock-model-card/1"))
     card = json.loads(DEFAULT_CARD.read_text())

@@ -111,7 +111,11 @@ class LearnedSegmenter:
                              "together")
         self.card, self.path = card, path
         self.input, self.output = _spec(card, "input", path), _spec(card, "output", path)
-        self.threshold = float(card.get("threshold", 0.5))
+        threshold = card.get("threshold", 0.5)
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0.0 < threshold < 1.0:
+            raise ModelError(f"{path}: 'threshold' must be a probability between 0 and 1, got {threshold!r}")
+        self.threshold = float(threshold)
+        self._blob = blob  # the interpreter reads the model from this buffer: keep it alive with it
         try:
             with quiet_native("litert"):
                 self._interp = interpreter_class()(model_content=blob, num_threads=int(num_threads))
