@@ -241,15 +241,21 @@ def test_wrap_gives_the_remainder_numbers_bit_for_bit():
 
 
 def test_cylinders_are_the_reference_cylinders():
+    """Sets of every size, few minutiae included (none or one usable cylinder are edge cases of the layout)."""
     rng = np.random.default_rng(1)
-    for _ in range(40):
-        m = random_set(rng, int(rng.integers(3, 90)), dpi=int(rng.choice([500, 569, 1000])))
+    sizes = [int(x) for x in rng.integers(3, 90, 40)] + [int(x) for x in rng.integers(3, 10, 60)]
+    usable = set()
+    for size in sizes:
+        m = random_set(rng, size, shape=(int(rng.integers(160, 400)),) * 2 if size < 10 else (400, 360),
+                       dpi=int(rng.choice([500, 569, 1000])))
         for mm in (m, decode(encode(m))):
             want, got = ref_cylinders(mm), mcc.cylinders(mm)
             assert np.array_equal(want["values"].astype(np.float32), got.values)
             for key in ("valid", "squares", "xy", "angle"):
                 assert np.array_equal(want[key], getattr(got, key)), key
             assert want["total"] == got.total
+            usable.add(min(len(got), 2))
+    assert usable == {0, 1, 2}
 
 
 @pytest.mark.parametrize("through_template", [False, True])

@@ -39,6 +39,8 @@ _grid = (np.arange(NS) - (NS - 1) / 2.0) * _DS
 _gx, _gy = np.meshgrid(_grid, _grid)
 _DISC = np.hypot(_gx, _gy) <= R
 CELL_XY = np.stack([_gx[_DISC], _gy[_DISC]], axis=1)  # (C, 2) cell centres in the minutia's frame
+_v_cell, _u_cell = np.nonzero(_DISC)
+_DISC_UV = _u_cell * NS + _v_cell  # the disc's cells (rows follow v) in a (u cell, v cell) grid, flattened
 N_CELLS = CELL_XY.shape[0] * ND
 CELL_DIR = -np.pi + (np.arange(ND) + 0.5) * (2.0 * np.pi / ND)
 
@@ -85,10 +87,11 @@ def _describe(values: np.ndarray, valid: np.ndarray, xy: np.ndarray, angle: np.n
               total: int) -> Cylinders:
     """Cylinders with their per-print precomputations; ``values`` (n, C, ND) uint8, ``valid`` (n, C) bool."""
     n = len(angle)
-    f = values.astype(np.float32)
-    values_t = np.ascontiguousarray(f.reshape(n, N_CELLS).T)
+    f = values.astype(np.float32).reshape(n, N_CELLS)
+    values_t = np.ascontiguousarray(f.T)
     stacked_t = np.empty((N_CELLS // ND, 2 * n), np.float32)
-    stacked_t[:, :n] = (f * f).sum(axis=2).T
+    f = f * f  # whole numbers below 2^24 however summed: exact, so a product with ones sums the 6 directions
+    stacked_t[:, :n] = (f.reshape(n * N_CELLS // ND, ND) @ np.ones(ND, np.float32)).reshape(n, N_CELLS // ND).T
     stacked_t[:, n:] = valid.T
     xy32, ang32 = xy.astype(np.float32), angle.astype(np.float32)
     p, t = xy32.astype(np.float64), ang32.astype(np.float64)
@@ -176,25 +179,35 @@ def cylinders(m: Minutiae) -> Cylinders:
     # neighbours in each minutia's own frame; the spatial Gaussian is separable on the square grid, so the
     # cylinder is one batched product of (grid x neighbours) by (neighbours x grid x directions).
     dx, dy = xy[None, :, 0] - xy[:, None, 0], xy[None, :, 1] - xy[:, None, 1]  # (i, j)
+    near = (np.hypot(dx, dy) <= R + 3.0 * SIGMA_S) & ~np.eye(n, dtype=bool)
+    usable = (valid_space.mean(axis=1) >= MIN_VALID_CELLS) & (near.sum(axis=1) >= MIN_NEIGHBOURS)
+    # only the usable cylinders are built (each cylinder's numbers depend on its own row alone)
+    dx, dy, near, cos, sin, valid_space = dx[usable], dy[usable], near[usable], cos[usable], sin[usable], \
+        valid_space[usable]
+    k = len(cos)
     u = dx * cos[:, None] - dy * sin[:, None]
     v = dx * sin[:, None] + dy * cos[:, None]
-    near = (np.hypot(dx, dy) <= R + 3.0 * SIGMA_S) & ~np.eye(n, dtype=bool)
     g = 1.0 / (2.0 * SIGMA_S ** 2)
     eu = np.exp(-g * (_grid[None, None, :] - u[:, :, None]) ** 2) * near[:, :, None]  # (i, j, NS) along u
     ev = np.exp(-g * (_grid[None, None, :] - v[:, :, None]) ** 2)  # (i, j, NS) along v
-    rel = wrap(ang[None, :] - ang[:, None])  # (i, j) neighbour's direction relative to the centre's
-    dd = wrap(CELL_DIR[None, None, :] - rel[:, :, None])  # (i, j, ND)
+    rel = wrap(ang[None, :] - ang[usable][:, None])  # (i, j) neighbour's direction relative to the centre's
+    dd = wrap(CELL_DIR[:, None, None] - rel[None, :, :])  # (direction, i, j): long rows, fast in numpy
     # the integral of the direction Gaussian over one cell, approximated by its value times the cell width
     directional = np.exp(-dd ** 2 / (2.0 * SIGMA_D ** 2)) * ((2.0 * np.pi / ND) / (SIGMA_D * np.sqrt(2.0 * np.pi)))
-    right = (ev[:, :, :, None] * directional[:, :, None, :]).reshape(n, n, NS * ND)
-    raw = np.matmul(eu.transpose(0, 2, 1), right).reshape(n, NS, NS, ND)  # (i, u cell, v cell, direction)
-    raw = raw.transpose(0, 2, 1, 3)[:, _DISC] / (SIGMA_S * np.sqrt(2.0 * np.pi))  # rows follow v (the grid's y)
-    values = 1.0 / (1.0 + np.exp(-TAU_PSI * (raw - MU_PSI)))
-    values = np.where(valid_space[:, :, None], values, 0.0)
-    usable = (valid_space.mean(axis=1) >= MIN_VALID_CELLS) & (near.sum(axis=1) >= MIN_NEIGHBOURS)
-    v = np.round(values[usable] * 255.0).astype(np.uint8)
+    right = np.einsum("ijv,dij->ijvd", ev, directional).reshape(k, n, NS * ND)  # products, no sums
+    raw = np.matmul(eu.transpose(0, 2, 1), right).reshape(k, NS * NS, ND)  # (i, u cell * NS + v cell, direction)
+    raw = np.take(raw, _DISC_UV, axis=1)  # the disc's cells, rows following v (the grid's y)
+    raw /= SIGMA_S * np.sqrt(2.0 * np.pi)
+    raw -= MU_PSI  # the sigmoid, in place
+    raw *= -TAU_PSI
+    np.exp(raw, out=raw)
+    raw += 1.0
+    values = np.divide(1.0, raw, out=raw).reshape(k, N_CELLS)
+    values *= 255.0
+    np.round(values, out=values)
+    values *= np.repeat(valid_space, ND, axis=1)  # invalid cells 0
     # explicit width: a print with no usable cylinder gives a (0, N_CELLS) array, not a reshape error
-    return _describe(v.reshape(len(v), N_CELLS // ND, ND), valid_space[usable], xy[usable], ang[usable],
+    return _describe(values.astype(np.uint8).reshape(k, N_CELLS // ND, ND), valid_space, xy[usable], ang[usable],
                      np.asarray(m.kind)[usable], n)
 
 
