@@ -1,8 +1,11 @@
 """Per-touch scores of small-sensor enrolment on synthetic R503 touches: where the decision thresholds come from.
 
     OMP_NUM_THREADS=1 python -m training.r503_scores --fingers 60 --strangers 300 --out /tmp/r503_scores.json
+    python -m training.r503_scores --score-real ../shared/data/fingerprint/polyu_hrf_500dpi --crop 128x128 \
+        --out /tmp/polyu128.json     # and --crop 189x189 (the R503's window at 500 dpi)
     python -m training.r503_scores --from-scores /tmp/r503_scores.json --card models/fingerprint_small_sensor.json \
-        [--held-out polyu_hrf_500dpi/189x189=/tmp/polyu_scores.json]
+        --held-out fingerprint/polyu_hrf_500dpi@128x128=/tmp/polyu128.json \
+        --held-out fingerprint/polyu_hrf_500dpi@189x189=/tmp/polyu189.json
 
 Protocol (docs/partial-prints.md, "Decision thresholds"): synthetic fingers of the ``capacitive192`` profile
 (``training.synth``, seed ``--seed``), reduced to the 4 bits per pixel an R503 uploads (exactly what the emulated
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,9 +77,38 @@ def write_card(path: str, genuine: list[float], impostor: list[float], set_name:
     return card
 
 
+def score_real(root: str, crop: str, out: str, fingers: int = 0) -> dict:
+    """Per-touch scores of real partial prints (``FFF/FFF_S_I.png``, e.g. polyu_hrf_500dpi) by
+    ``training.partial_enrol_sim``'s protocol (10 placements from session 1, session-2 touches, 20 other fingers
+    per touch, seed 7), each scored with the device's ``verify_score``; written as a held-out score file."""
+    from device.fingerprint.placements import BUDGET, verify_score
+    from training import partial_enrol_sim as sim
+
+    scores: list[float] = []
+
+    def record(template, touch) -> float:
+        scores.append(verify_score(template, touch))
+        return scores[-1]
+
+    args = argparse.Namespace(root=root, crop=crop, placements=10, budget=BUDGET, enrol_seeds=[18, 19, 20],
+                              impostors=20, pair_seed=7, fingers=fingers, touch_keypoints=400,
+                              cache=str(Path(tempfile.gettempdir()) / "biolock-partial-sim"))
+    summary = sim.run(args, score=record)
+    group = 1 + args.impostors  # run() scores each touch against its own finger, then 20 others
+    if len(scores) % group:
+        raise SystemExit("fewer than 21 fingers: every touch must have 20 impostor comparisons")
+    genuine = scores[0::group]
+    impostor = [x for k, x in enumerate(scores) if k % group]
+    with open(out, "w") as fh:
+        json.dump({"summary": summary, "genuine": genuine, "impostor": impostor}, fh)
+    print(json.dumps(summary))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--fingers", type=int, default=40)
+    ap.add_argument("--fingers", type=int, default=None, help="synthetic fingers (default 40); --score-real: the "
+                    "first N fingers only (default all)")
     ap.add_argument("--strangers", type=int, default=60)
     ap.add_argument("--genuine", type=int, default=5)
     ap.add_argument("--placements", type=int, default=10)
@@ -85,7 +118,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--from-scores", default=None, help="build --card from the scores an earlier --out wrote")
     ap.add_argument("--card", default=None, help="write the small-sensor card here")
     ap.add_argument("--held-out", action="append", default=[], metavar="NAME=FILE")
+    ap.add_argument("--score-real", default=None, metavar="ROOT", help="score real partial prints (evaluation "
+                    "only) into --out as a held-out set")
+    ap.add_argument("--crop", default="128x128", help="--score-real: window cut from each print")
     args = ap.parse_args(argv)
+    if args.score_real:
+        return score_real(args.score_real, args.crop, args.out, args.fingers or 0)
+    args.fingers = args.fingers or 40
     if args.from_scores:
         with open(args.from_scores) as fh:
             saved = json.load(fh)
@@ -104,7 +143,7 @@ def main(argv: list[str] | None = None) -> dict:
     t0 = time.perf_counter()
     m = PartialMatcher(dpi=508)
     window = (round(192 * 500 / 508),) * 2
-    templates, offered, refused, probes = [], [], 0, []
+    templates, offered, stored, refused, probes = [], [], [], 0, []
     for f in range(args.fingers):
         e = SmallSensorEnrolment(placements=args.placements, **({"budget": args.budget} if args.budget else {}))
         imp = 0
@@ -116,6 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
                 refused += 1
             imp += 1
         offered.append(imp)
+        stored.append(len(e.stored))
         templates.append(decode_placements(e.template()) if e.stored else [])
         probes.append([m.keypoints(r503_touch(args.seed, f, 100 + g)) for g in range(args.genuine)])
     strangers = [m.keypoints(r503_touch(args.seed, args.fingers + s, 0)) for s in range(args.strangers)]
@@ -137,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     report = {"model_id": MODEL_ID, "budget": args.budget or BUDGET, "fingers": args.fingers, "seed": args.seed,
               "placements": args.placements,
-              "placements_mean": float(np.mean([len(t) for t in templates])),
+              "placements_mean": float(np.mean(stored)),
               "touches_offered_mean": float(np.mean(offered)), "touches_refused": refused,
               "genuine_pairs": int(gen.size), "impostor_pairs": int(imp.size), "impostor_max": float(imp.max()),
               "seconds": round(time.perf_counter() - t0, 1), "thresholds": rows}
