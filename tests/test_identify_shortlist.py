@@ -8,7 +8,7 @@ import pytest
 
 import device.pipeline as pipeline
 from device.config import Config, EnrolConfig, InferenceConfig, LockoutConfig
-from device.pipeline import SCORE_ALL_CAPTURES, SHORTLIST, Authenticator, shortlist_size
+from device.pipeline import SCORE_ALL_CAPTURES, SHORTLIST, SHORTLIST_CAPTURES, Authenticator, shortlist_plan
 from training.synth.dataset import identity_seed
 from training.synth.fingerprint import render_impression
 
@@ -18,11 +18,12 @@ def r307(finger: int, impression: int) -> np.ndarray:
 
 
 def test_a_small_gallery_is_scored_in_full_a_large_one_is_shortlisted():
-    small = [f"u{i // 5}" for i in range(SCORE_ALL_CAPTURES)]  # 32 users x 5 captures
-    assert shortlist_size(small) == len(set(small)) > SHORTLIST
-    large = [f"u{i // 5}" for i in range(5000)]  # `biolock bench`'s identify among 1,000 x 5: still 8 users
-    assert shortlist_size(large) == SHORTLIST
-    assert shortlist_size([]) == 1 and shortlist_size(["a", "a"]) == 1
+    small = [f"u{i // 5}" for i in range(SCORE_ALL_CAPTURES)]  # 32 users x 5 captures: every capture
+    assert shortlist_plan(small) == (32, None)
+    large = [f"u{i // 5}" for i in range(5000)]  # `biolock bench`'s identify among 1,000 x 5
+    users, captures = shortlist_plan(large)
+    assert (users, captures) == (SHORTLIST, SHORTLIST_CAPTURES) and users * captures <= 40  # as 8 users x 5
+    assert shortlist_plan([]) == (1, None) and shortlist_plan(["a", "a"]) == (1, None)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +66,18 @@ def test_identify_scores_every_user_of_a_small_gallery(three_enrolled, monkeypat
 def test_identify_shortlists_a_large_gallery_by_cosine(three_enrolled, monkeypatch):
     monkeypatch.setattr(pipeline, "SHORTLIST", 1)
     monkeypatch.setattr(pipeline, "SCORE_ALL_CAPTURES", 0)  # as if the gallery were large
+    from device.minutiae.check import MinutiaeCheck
+
+    compared: list[int] = []
+    real = MinutiaeCheck.best
+
+    def count(self, cosines, probe, templates, threshold):
+        compared.append(len(templates))
+        return real(self, cosines, probe, templates, threshold)
+
+    monkeypatch.setattr(MinutiaeCheck, "best", count)
     decision, seen = _scored_users(three_enrolled, r307(2, 10))
-    assert len(seen) == 1  # only the best cosine's user is compared by minutiae
+    assert len(seen) == 1 and compared == [SHORTLIST_CAPTURES]  # the best cosine's user, through one capture
     assert not decision.accepted or decision.user == "ben"
     stranger, _ = _scored_users(three_enrolled, r307(40, 0))
     assert not stranger.accepted and stranger.user is None
@@ -81,7 +92,7 @@ def test_on_real_prints_scoring_everyone_finds_more_fingers_than_the_shortlist(s
 
     rows = load(shared_data, _sets("fvc2002/DB1_B,fvc2002/DB2_B"), enrol=2)
     features(rows)
-    res = evaluate(rows, (4,), score_all=True)
+    res = evaluate(rows, ("4",), score_all=True)
     assert res["fingers"] == 20 and res["probes_scored"] == 120
     assert res["recall"]["4"] < 1.0
     assert res["modes"]["all"]["rank1"] >= res["modes"]["4"]["rank1"] and res["modes"]["all"]["rank1"] >= 0.9

@@ -1,8 +1,9 @@
 """Identification (1:N) on real prints, as the device does it: the embedding shortlists, our matcher decides.
 
 The device (``device.pipeline.Authenticator.identify`` with minutiae on) ranks enrolled users by their best
-embedding cosine, compares the probe's minutiae with the first ``SHORTLIST`` users' captures and takes the best
-fused score, accepted at the card's threshold. This tool measures, on real sets:
+embedding cosine and compares the probe's minutiae with every capture of every user in a small gallery, or with
+the best-cosine capture of each of the ``SHORTLIST`` best users in a large one (``shortlist_plan``), and takes the
+best fused score, accepted at the card's threshold. This tool measures, on real sets:
 
 - shortlist recall at k: the share of probes whose true finger is among the k users with the best cosines;
 - rank-1 identification rate: the best-scoring user of the shortlist is the true finger (closed set), and the
@@ -17,6 +18,8 @@ fingers are DB1_B's; PolyU HRF: 148 fingers).
     python -m training.fp_identify_bench                                 # five FVC DB_B sets, 50 fingers
     python -m training.fp_identify_bench --sets polyu_hrf_500dpi/all     # 148 fingers
     python -m training.fp_identify_bench --sets all,polyu_hrf_500dpi/all # 198 fingers in one gallery
+    python -m training.fp_identify_bench --sets all,polyu_hrf_500dpi/all --enrol 5 --shortlists 8,40x1
+                                                                         # 5 captures each, as the device enrols
 
 Evaluation only (nothing is fitted). Needs ../shared/data and the shipped models.
 """
@@ -92,7 +95,7 @@ def features(rows: list[dict]) -> None:
         r["model_id"] = r_model
 
 
-def evaluate(rows: list[dict], shortlists: tuple[int, ...], score_all: bool) -> dict:
+def evaluate(rows: list[dict], shortlists: tuple[str, ...], score_all: bool) -> dict:
     from device.fingerprint.matcher import BiolockMatcher
     from device.matching import identify
     from device.minutiae.check import load_minutiae_check
@@ -109,14 +112,21 @@ def evaluate(rows: list[dict], shortlists: tuple[int, ...], score_all: bool) -> 
     enrolled = sorted(templates)
     probes = [r for r in rows if not r["enrol"]]
     usable = [r for r in probes if r["vector"] is not None and r["template"] is not None and r["finger"] in templates]
-    cache: dict[tuple[int, str], float] = {}
+    vectors: dict[str, list[np.ndarray]] = {}
+    for r in gallery:
+        vectors.setdefault(r["finger"], []).append(r["vector"])
+    cache: dict[tuple[int, str, bytes], float] = {}
 
-    def fused(p: int, user: str) -> float:
-        key = (p, user)
-        if key not in cache:
-            raw = max(matcher.compare(usable[p]["template"], t) for t in templates[user])
-            cache[key] = float(check.fused(0.0, raw)[0])  # the card gives the embedding weight 0
-        return cache[key]
+    def fused(p: int, user: str, captures: int | None = None) -> float:
+        """The user's best fused score over their ``captures`` captures with the best cosines (None: all)."""
+        order = np.argsort(-(np.stack(vectors[user]) @ usable[p]["vector"]), kind="stable")[:captures]
+        best = -np.inf
+        for i in order:
+            key = (p, user, templates[user][i])
+            if key not in cache:  # the card gives the embedding weight 0
+                cache[key] = float(check.fused(0.0, matcher.compare(usable[p]["template"], templates[user][i]))[0])
+            best = max(best, cache[key])
+        return best
 
     ranks = []
     for r in usable:
@@ -126,21 +136,31 @@ def evaluate(rows: list[dict], shortlists: tuple[int, ...], score_all: bool) -> 
     out = {"fingers": len(enrolled), "gallery_captures": len(gallery), "probes": len(probes),
            "probes_scored": len(usable), "threshold_balanced": threshold,
            "recall": {str(k): float(np.mean(ranks_a <= k)) for k in KS}, "modes": {}}
-    modes = [(str(k), k) for k in shortlists] + ([("all", len(enrolled))] if score_all else [])
-    for name, k in modes:
+    modes = [(mode, *_mode(mode, len(enrolled))) for mode in shortlists] + (
+        [("all", len(enrolled), None)] if score_all else [])
+    per_user = len(gallery) / len(enrolled)
+    for name, k, captures in modes:
         right = accepted_right = accepted_wrong = 0
         for p, r in enumerate(usable):
             short = [c.user for c in identify(r["vector"], matrix, users, top=k)]
-            scored = [(fused(p, u), u) for u in short]
+            scored = [(fused(p, u, captures), u) for u in short]
             best_score, best_user = max(scored, key=lambda s: (s[0], s[1]))
             right += best_user == r["finger"]
             if best_score >= threshold:
                 accepted_right += best_user == r["finger"]
                 accepted_wrong += best_user != r["finger"]
         n = len(usable)
+        each = per_user if captures is None else min(captures, per_user)
         out["modes"][name] = {"rank1": right / n, "identified_accepted": accepted_right / n,
-                              "wrongly_accepted": accepted_wrong, "comparisons_per_probe": 2 * min(k, len(enrolled))}
+                              "wrongly_accepted": accepted_wrong,
+                              "comparisons_per_probe": round(each * min(k, len(enrolled)), 1)}
     return out
+
+
+def _mode(mode: str, fingers: int) -> tuple[int, int | None]:
+    """"8": the 8 best users, all their captures; "40x1": the 40 best users, each through its best-cosine capture."""
+    users, _, captures = mode.partition("x")
+    return min(int(users), fingers), int(captures) if captures else None
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,14 +169,15 @@ def main(argv: list[str] | None = None) -> None:
                                                   "polyu_hrf_500dpi/all")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--enrol", type=int, default=2, help="enrolment impressions per finger (the first ones)")
-    ap.add_argument("--shortlists", default="8,16,32")
+    ap.add_argument("--shortlists", default="8,16,32",
+                    help="comma-separated: N (the N best users, every capture) or NxC (their C best-cosine captures)")
     ap.add_argument("--all", action="store_true", help="also score every enrolled user (no shortlist)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     cv2.setNumThreads(1)
     rows = load(args.data, _sets(args.sets), args.enrol)
     features(rows)
-    res = evaluate(rows, tuple(int(k) for k in args.shortlists.split(",")), args.all)
+    res = evaluate(rows, tuple(args.shortlists.split(",")), args.all)
     print(f"{res['fingers']} fingers enrolled ({res['gallery_captures']} captures), {res['probes']} probes "
           f"({res['probes_scored']} usable: the rest refused by preprocessing or extraction)")
     print("shortlist recall: " + ", ".join(f"@{k} {100 * v:.1f} %" for k, v in res["recall"].items()))
