@@ -91,12 +91,12 @@ def compatibility(a: Cylinders, b: Cylinders, ra: np.ndarray, cb: np.ndarray) ->
     """(k, k) how well candidate pairs (ra[t], cb[t]) agree with each other geometrically (1 = perfectly): the
     distance between two minutiae, their relative turn and the direction of the line joining them (relative to the
     first minutia) should be the same in both prints. The per-print terms are ``Cylinders.geometry``."""
-    ia = (ra[:, None] * len(a) + ra).ravel()  # columns of the (i, j) pairs among the candidates, in each print
-    ib = (cb[:, None] * len(b) + cb).ravel()
-    d = np.take(a.geometry, ia, axis=1) - np.take(b.geometry, ib, axis=1)  # (3, k * k)
+    k = len(ra)
+    d = np.take(np.take(a.geometry, ra, axis=1), ra, axis=2).reshape(3, k * k)  # the candidates' (i, j) terms
+    d -= np.take(np.take(b.geometry, cb, axis=1), cb, axis=2).reshape(3, k * k)
     wrap_difference(d[1:], out=d[1:])
     z = _z(np.abs(d, out=d), _MU, _NEG_TAU)
-    rho = (z[0] * z[1] * z[2]).reshape(len(ra), len(ra))
+    rho = (z[0] * z[1] * z[2]).reshape(k, k)
     np.fill_diagonal(rho, 0.0)
     return rho
 

@@ -66,8 +66,8 @@ class Cylinders:
     # over spatial cells (squares x valid both ways, valid x valid).
     values_t: np.ndarray
     stacked_t: np.ndarray
-    # (3, n * n) float64 for consolidation, column i * n + j: distance from minutia i to j, wrap(angle_i -
-    # angle_j), and wrap(angle_i - direction of the line from i to j) (counter-clockwise, y down).
+    # (3, n, n) float64 for consolidation, [:, i, j]: distance from minutia i to j, wrap(angle_i - angle_j), and
+    # wrap(angle_i - direction of the line from i to j) (counter-clockwise, y down).
     geometry: np.ndarray
     x64: np.ndarray  # (n,) float64 of xy[:, 0], contiguous
     y64: np.ndarray
@@ -104,7 +104,7 @@ def _describe(values: np.ndarray, valid: np.ndarray, xy: np.ndarray, angle: np.n
     on_grid = np.all((units >= 0) & (units < 256) & (units.astype(np.float32) * ANGLE_UNIT == ang32))
     units = units.astype(np.intp) if on_grid else None
     return Cylinders(values_t.T, stacked_t[:, n:].T, stacked_t[:, :n].T, xy32, ang32, np.asarray(kind), total,
-                     values_t, stacked_t, geometry.reshape(3, n * n), p[:, 0].copy(), p[:, 1].copy(), t,
+                     values_t, stacked_t, geometry, p[:, 0].copy(), p[:, 1].copy(), t,
                      np.cos(ang32).astype(np.float64),
                      np.sin(ang32).astype(np.float64), units,
                      None if units is None else _turn_table()[units])
@@ -230,7 +230,7 @@ def local_similarity(a: Cylinders, b: Cylinders) -> np.ndarray:
     np.sqrt(np.maximum(diff, 0.0, out=diff), out=diff)
     # common cells are whole numbers: ``count * ND >= MIN_COMMON_CELLS * N_CELLS`` as a count
     ok = common >= MIN_COMMON_CELLS * N_CELLS / ND
-    ok &= a.turn_rows[:, b.units] if a.turn_rows is not None and b.units is not None else \
+    ok &= np.take(a.turn_rows, b.units, axis=1) if a.turn_rows is not None and b.units is not None else \
         np.abs(wrap(a.angle[:, None] - b.angle[None, :])) <= MAX_TURN
     if MIN_COMMON_CELLS <= 0:  # otherwise implied: a valid cell's value is at least 5, so norm > 0
         ok &= norm > 0
