@@ -2,7 +2,7 @@
 
 Why MCC: a cylinder describes where the neighbouring minutiae are and how they are turned, in the minutia's own
 frame, so it is invariant to where the finger lies and how it is turned, and tolerant of skin distortion (each
-neighbour is a Gaussian blob, not a point). Comparing all cylinders of two prints is three matrix products,
+neighbour is a Gaussian blob, not a point). Comparing all cylinders of two prints is two matrix products,
 which is what makes a comparison fast in numpy.
 
 A cylinder is ``NS x NS`` spatial cells (radius ``R``) times ``ND`` direction cells. Cell value: the sum over
