@@ -292,16 +292,13 @@ class Authenticator:
 
         ``captures``: compare only this many of the user's captures by minutiae, the best cosines first."""
         t = self._timer()
-        cosines, minutiae = user_templates(galleries, user, vector)
+        cosines, minutiae = user_templates(galleries, user, vector, captures)
         if self.minutiae is None or probe is None or minutiae is None:
             threshold = self.embedding_threshold
             if self.minutiae is not None and not self.embedding_decides:
                 threshold = math.inf  # fail closed: the embedding alone supports no claim at this level
             result = (float(cosines.max()) if cosines.size else -1.0, threshold)
         else:
-            if captures is not None and len(minutiae) > captures:
-                top = np.argsort(-cosines, kind="stable")[:captures]
-                cosines, minutiae = cosines[top], [minutiae[i] for i in top]
             result = (self.minutiae.best(cosines, probe, minutiae, self.threshold), self.threshold)
         stages["match"] = stages.get("match", 0.0) + (self._timer() - t) * 1000
         return result

@@ -97,3 +97,25 @@ def test_on_real_prints_scoring_everyone_finds_more_fingers_than_the_shortlist(s
     assert res["recall"]["4"] < 1.0
     assert res["modes"]["all"]["rank1"] >= res["modes"]["4"]["rank1"] and res["modes"]["all"]["rank1"] >= 0.9
     assert res["modes"]["all"]["wrongly_accepted"] == 0
+
+
+def test_user_templates_indexes_the_gallery_once_and_unpacks_only_the_best_captures():
+    from device.minutiae.base import pack_template
+    from device.minutiae.pairing import Templates, user_templates
+    from device.store.views import Gallery
+
+    rng = np.random.default_rng(0)
+    vec = rng.normal(size=(5, 16)).astype(np.float32)
+    vec /= np.linalg.norm(vec, axis=1, keepdims=True)
+    users, fingers = ["a", "b", "a", "b", "a"], ["right-index"] * 5
+    emb = Gallery(users, fingers, vec)
+    mnt = Gallery(users, fingers, np.stack([pack_template(bytes([k + 1])) for k in range(5)]))
+    g = Templates(emb, mnt)
+    assert g.rows_of("a") == ([0, 2, 4], [0, 2, 4]) and g.rows_of("nobody") == ([], [])
+    cos, tpl = user_templates(g, "a", vec[2])
+    assert len(cos) == 3 and tpl == [b"\x01", b"\x03", b"\x05"]
+    cos, tpl = user_templates(g, "a", vec[2], captures=1)
+    assert tpl == [b"\x03"] and cos[0] == pytest.approx(1.0)  # the probe is capture 2 itself
+    # captures of the two kinds that do not line up: the embedding alone, never someone else's minutiae
+    bad = Templates(emb, Gallery(users, ["left-index"] + fingers[1:], mnt.matrix))
+    assert user_templates(bad, "a", vec[2], captures=1)[1] is None
