@@ -98,23 +98,3 @@ def test_real_polyu_prints_and_their_windows(shared_data):
         w = crop_image(g, (128, 128))
         assert w.shape == (128, 128) and np.array_equal(w, crop_image(g.copy(), (128, 128)))
         assert foreground_mask(w).mean() > 0.5
-
-
-def test_guided_count_pairs_keypoints_that_agree_in_place_and_descriptor_under_the_motion():
-    from device.fingerprint.partial_match import Keypoints, guided_count, match_count
-
-    rng = np.random.default_rng(5)
-    n = 120
-    xy = rng.uniform(0, 128, (n, 2)).astype(np.float32)
-    desc = rng.integers(0, 256, (n, 16), dtype=np.uint8)
-    a = Keypoints(xy, np.zeros(n, np.float32), desc)
-    noisy = desc.copy()
-    noisy[:, 0] ^= 0x0F  # 4 bits apart: the same spot seen again
-    b = Keypoints(xy + np.float32([7.0, -3.0]) + rng.normal(0, 1, (n, 2)).astype(np.float32),
-                  np.zeros(n, np.float32), noisy)
-    true = np.array([[1.0, 0, 7.0], [0, 1.0, -3.0]])
-    assert guided_count(a, b, true) >= n - 2
-    assert guided_count(a, b, np.array([[1.0, 0, 40.0], [0, 1.0, 0]])) <= 3  # a chance motion: few agree
-    stranger = Keypoints(b.xy, b.angle, rng.integers(0, 256, (n, 16), dtype=np.uint8))
-    assert guided_count(a, stranger, true) <= 3  # right place, unrelated descriptors
-    assert match_count(a, b) >= n - 2 and guided_count(a, Keypoints(xy[:0], xy[:0, 0], desc[:0]), true) == 0

@@ -8,14 +8,7 @@ beat SIFT (DoG finds few extrema on a Gabor-smoothed image), SIFT at FAST corner
 rotation, and ORB on the raw capture; it is in opencv-python-headless and compares by Hamming distance (fast).
 Why geometric verification: ridge patches repeat, so single descriptor matches are weak; genuine pairs share many
 matches that agree on one rotation + translation (scale near 1: one sensor, one dpi), impostors few. The score is
-the number of such matches (RANSAC inliers of a similarity transform), as in libfprint's SIGFM, counted again
-under the found motion (``guided_count``): every keypoint of one capture that lands within ``RANSAC_PX`` of a
-keypoint of the other with a descriptor within ``MAX_HAMMING`` bits is a match (one to one), whether or not the
-cross-checked nearest-descriptor matching paired them. Why: the cross-check keeps only each keypoint's single
-nearest descriptor, and on near-parallel ridges that is often a look-alike elsewhere, so a genuine motion is found
-with few inliers, about as few as a chance motion of an impostor pair; under the true motion many more keypoints
-agree in place and descriptor, under a chance motion few do (PolyU 128x128 windows, one vs one: EER 18.5 % ->
-3.0 %, docs/partial-prints.md).
+the number of such matches (RANSAC inliers of a similarity transform), as in libfprint's SIGFM.
 
 Template (``encode``/``decode``): magic, version, count, descriptor bytes, then per keypoint x, y (uint16, 1/4
 pixel), angle (uint8) and the first ``DESC_BYTES`` bytes of the ORB descriptor (ORB's bits are ordered by how
@@ -85,37 +78,9 @@ def strongest(kp: Keypoints, n: int) -> Keypoints:
     return Keypoints(kp.xy[:n], kp.angle[:n], kp.desc[:n])
 
 
-_POPCOUNT = np.array([bin(k).count("1") for k in range(256)], np.int32)
-
-
 def match_count(a: Keypoints, b: Keypoints) -> int:
-    """Matches of ``a`` and ``b`` consistent with one rotation + translation (0 when none is found): the RANSAC
-    motion's inliers, counted again under that motion (``guided_count``)."""
-    count, motion = match_motion(a, b)
-    return 0 if motion is None else max(count, guided_count(a, b, motion))
-
-
-def guided_count(a: Keypoints, b: Keypoints, motion: np.ndarray) -> int:
-    """Keypoints of ``a`` that ``motion`` puts within ``RANSAC_PX`` of a keypoint of ``b`` whose descriptor is
-    within ``MAX_HAMMING`` bits, paired one to one (closest descriptors first)."""
-    if len(a) == 0 or len(b) == 0:
-        return 0
-    moved = cv2.transform(a.xy[None].astype(np.float64), motion)[0]
-    d2 = ((moved[:, None, :] - b.xy[None, :, :].astype(np.float64)) ** 2).sum(-1)
-    ia, ib = np.nonzero(d2 <= RANSAC_PX * RANSAC_PX)
-    if ia.size == 0:
-        return 0
-    bits = _POPCOUNT[a.desc[ia] ^ b.desc[ib]].sum(1)
-    ok = bits < MAX_HAMMING
-    ia, ib, bits = ia[ok], ib[ok], bits[ok]
-    used_a, used_b, n = set(), set(), 0
-    for k in np.argsort(bits, kind="stable").tolist():
-        if ia[k] in used_a or ib[k] in used_b:
-            continue
-        used_a.add(ia[k])
-        used_b.add(ib[k])
-        n += 1
-    return n
+    """Matches of ``a`` and ``b`` consistent with one rotation + translation (0 when none is found)."""
+    return match_motion(a, b)[0]
 
 
 def match_motion(a: Keypoints, b: Keypoints) -> tuple[int, np.ndarray | None]:
