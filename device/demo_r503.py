@@ -117,10 +117,11 @@ def run_r503_demo(*, state_dir: Path | None = None, people: int = 3, genuine: in
         if placements != card.placements:  # asked for on purpose: run, and say the card's bound does not apply
             echo(f"note: {placements} placements per finger, the card was measured with {card.placements}: its FMR "
                  "bound does not apply")
-        # The demo runs at the default level whether or not the card supports it (the shipped card supports none
-        # on real partial prints: see the matcher line); a device refuses that unless configured to allow it.
+        # The default level, which the shipped card supports for the R503 (checked on real prints cut to its
+        # window); another placement count is run anyway, as an allowed unsupported setting (said above).
         config = Config(sensor=SensorConfig(type="r30x", module="r503"), enrol=EnrolConfig(placements=placements),
-                        matching=MatchingConfig(allow_unsupported_level=True), lockout=LockoutConfig())
+                        matching=MatchingConfig(allow_unsupported_level=placements != card.placements),
+                        lockout=LockoutConfig())
         emu = stack.enter_context(R30xEmulator("r503", link=work / "ttyR503", throttle=real_baud))
         echo(f"sensor: emulated R503 (192x192, 4 bits per pixel, LED ring) on {emu.port} "
              f"({'57600 baud' if real_baud else 'unthrottled'}), driven by the real R30x driver")

@@ -20,6 +20,8 @@ partial prints held out. A level the card does not support (``secure``: too few 
 refused at start like any other unsupported level, unless ``matching.allow_unsupported_level = true``. The card
 names the matcher's scores (``partial_backend.TEMPLATE_ID``): a matcher whose scores changed, or a missing or
 edited card, fails closed at start. A damaged or foreign stored template scores 0 (it never helps anyone in).
+The card's ``window`` (px at 500 dpi) is the touch size its real held-out windows were cut at: a sensor smaller
+than that is refused at start, a smaller capture is refused as a touch (its claims say nothing about them).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class SmallSensorCard:
     calibration: Calibration
     placements: int  # per finger, as measured (another count moves the scores: not covered by the calibration)
     budget: int  # template bytes of all placements, as measured
+    window: tuple[int, int] | None = None  # (h, w) px at 500 dpi: the smallest touch the held-out check covers
 
     def threshold(self, level: str) -> float:
         if level not in LEVEL_KEYS:
@@ -121,7 +124,27 @@ def load_card(path: Path) -> SmallSensorCard:
     if not isinstance(placements, int) or not 1 <= placements <= 20 or not isinstance(budget, int) \
             or not 1024 <= budget <= MAX_BLOB:
         raise ConfigError(f"small-sensor card {path}: placements must be 1-20 and budget 1024-{MAX_BLOB} bytes")
-    return SmallSensorCard(Path(path), thresholds, calibration, placements, budget)
+    window = raw.get("window")
+    if window is not None and (not isinstance(window, list) or len(window) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 32 <= v <= 2000 for v in window)):
+        raise ConfigError(f"small-sensor card {path}: window must be [height, width] in px at 500 dpi (32-2000)")
+    return SmallSensorCard(Path(path), thresholds, calibration, placements, budget,
+                           None if window is None else (window[0], window[1]))
+
+
+def sensor_window(config: Config) -> tuple[int, int] | None:
+    """An R30x module's image size at 500 dpi (the card's unit); None for other sources (checked per touch)."""
+    if config.sensor.type != "r30x":
+        return None
+    from device.sensors.r30x_packets import MODULES
+
+    spec = MODULES[config.sensor.module]
+    return round(spec.height * 500 / spec.dpi), round(spec.width * 500 / spec.dpi)
+
+
+def smaller_than(window: tuple[int, int], card_window: tuple[int, int]) -> bool:
+    """Whether a touch window is smaller than the card's in either direction (1 px of rounding allowed)."""
+    return window[0] < card_window[0] - 1 or window[1] < card_window[1] - 1
 
 
 def is_small_sensor(config: Config) -> bool:
@@ -158,6 +181,16 @@ def describe(config: Config, card: SmallSensorCard | None = None) -> DecisionInf
         log.warning("small-sensor mode with %d placements per finger: the card %s was measured with %d; its FMR "
                     "bounds do not apply (allowed by matching.allow_unsupported_level)", wanted, card.path,
                     card.placements)
+    window = sensor_window(config)
+    if card.window is not None and window is not None and smaller_than(window, card.window):
+        what = (f"the {config.sensor.module} sees {window[0]}x{window[1]} px at 500 dpi, less than the "
+                f"{card.window[0]}x{card.window[1]} px window the small-sensor card {card.path} was checked on "
+                "with real prints")
+        if not config.matching.allow_unsupported_level:
+            raise ConfigError(f"{what}: its FMR claims do not cover this sensor; build a card checked on windows "
+                              "of this size (docs/partial-prints.md), or set matching.allow_unsupported_level = "
+                              "true to run anyway (logged on every start)")
+        log.warning("%s (allowed by matching.allow_unsupported_level)", what)
     return decision_info(f"{MODEL_ID} (small sensor)", str(card.path), card.calibration, level,
                          card.threshold(level), config.matching.allow_unsupported_level,
                          recalibrate="python -m training.r503_scores with more strangers")
@@ -232,6 +265,11 @@ class SmallSensorAuthenticator(Authenticator):
 
     def _touch(self, image: np.ndarray, stages: dict[str, float]) -> tuple[Keypoints | None, str | None]:
         """(keypoints, None) or (None, what to do): covers almost nothing, a smudge, blank, saturated, ..."""
+        window = self._window(image)
+        if self.small_card.window is not None and smaller_than(window, self.small_card.window):
+            h, w = self.small_card.window
+            return None, (f"the capture is {window[0]}x{window[1]} px at 500 dpi, smaller than the {h}x{w} px "
+                          "window this matcher's thresholds were checked on: use a larger sensor or another card")
         t = self._timer()
         try:
             return self.matcher.keypoints(to_grey_u8(np.asarray(image))), None

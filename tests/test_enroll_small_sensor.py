@@ -33,9 +33,8 @@ def touch(identity: int, impression: int) -> np.ndarray:
 
 
 def r503_config(placements: int = PLACEMENTS, **matching) -> Config:
-    """An R503 configuration run as an allowed unsupported setting: the shipped card supports no level (real
-    partial prints held out refute them) and 5 placements (not the card's 10) keep the tests quick; the refusals
-    themselves are tested below."""
+    """An R503 configuration run as an allowed unsupported setting: 5 placements (not the card's 10) keep the
+    tests quick, and the card's claims do not cover another count; the refusals themselves are tested below."""
     matching.setdefault("allow_unsupported_level", True)
     return Config(sensor=SensorConfig(type="r30x", module="r503"), enrol=EnrolConfig(placements=placements),
                   matching=MatchingConfig(**matching))
@@ -52,19 +51,27 @@ def test_levels_the_card_does_not_support_and_other_placement_counts_are_refused
     state = tmp_path / "state"
     with pytest.raises(ConfigError, match="'secure' is not supported by .*fingerprint_small_sensor.json"):
         Authenticator.from_config(r503_config(10, security="secure", allow_unsupported_level=False), state)
-    # balanced holds on the synthetic fitting set but the held-out real partial prints refute it: fail closed
-    with pytest.raises(ConfigError, match="'balanced' is not supported .*held-out set fingerprint/polyu_hrf"):
-        Authenticator.from_config(r503_config(10, allow_unsupported_level=False), state)
     with pytest.raises(ConfigError, match="enrol.placements = 5 but the small-sensor card"):
         Authenticator.from_config(r503_config(5, allow_unsupported_level=False), state)
-    assert not state.exists()  # refused before the store opens
-    with Authenticator.from_config(r503_config(10), state) as auth:
-        assert isinstance(auth, SmallSensorAuthenticator) and auth.decision_info.supported is False
-        assert auth.threshold == auth.small_card.thresholds["1e-4"] and auth.budget <= 16 * 1024
-        assert "NOT supported" in auth.decision_info.summary()
-        assert "allowed by matching.allow_unsupported_level" in auth.decision_info.summary()
-    card = tmp_path / "card.json"
     raw = json.loads((Path(__file__).parents[1] / "models" / "fingerprint_small_sensor.json").read_text())
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({**raw, "window": [250, 250]}))  # a card checked on larger windows than the R503's
+    with pytest.raises(ConfigError, match="the r503 sees 189x189 px at 500 dpi, less than the 250x250"):
+        Authenticator.from_config(r503_config(10, minutiae_card=big, allow_unsupported_level=False), state)
+    assert not state.exists()  # refused before the store opens
+    # balanced holds on the synthetic fitting set and on real partial prints cut to the R503's window (held out)
+    with Authenticator.from_config(r503_config(10, allow_unsupported_level=False), state) as auth:
+        assert isinstance(auth, SmallSensorAuthenticator) and auth.decision_info.supported is True
+        assert auth.threshold == auth.small_card.thresholds["1e-4"] and auth.budget <= 16 * 1024
+        assert auth.small_card.window == (189, 189)
+        assert "holds on held-out fingerprint/polyu_hrf_500dpi@189x189" in auth.decision_info.summary()
+    with Authenticator.from_config(r503_config(10, security="secure"), state) as auth:
+        assert auth.decision_info.supported is False
+        assert "allowed by matching.allow_unsupported_level" in auth.decision_info.summary()
+    with Authenticator.from_config(r503_config(5, minutiae_card=big), state) as auth:
+        refused = auth.verify("nobody", touch(0, 100))  # a touch smaller than the card's window: not decided
+        assert not refused.accepted and "smaller than the 250x250 px window" in refused.reason
+    card = tmp_path / "card.json"
     raw["thresholds"]["1e-4"] = 3.0  # a lower threshold written in by hand
     card.write_text(json.dumps(raw))
     with pytest.raises(ConfigError, match="edited after calibration"):

@@ -1,11 +1,10 @@
 """Per-touch scores of small-sensor enrolment on synthetic R503 touches: where the decision thresholds come from.
 
     OMP_NUM_THREADS=1 python -m training.r503_scores --fingers 60 --strangers 300 --out /tmp/r503_scores.json
-    python -m training.r503_scores --score-real ../shared/data/fingerprint/polyu_hrf_500dpi --crop 128x128 \
-        --out /tmp/polyu128.json     # and --crop 189x189 (the R503's window at 500 dpi)
+    python -m training.r503_scores --score-real ../shared/data/fingerprint/polyu_hrf_500dpi --crop 189x189 \
+        --out /tmp/polyu189.json     # the R503's window at 500 dpi (--crop 128x128: a smaller sensor's)
     python -m training.r503_scores --from-scores /tmp/r503_scores.json --card models/fingerprint_small_sensor.json \
-        --held-out fingerprint/polyu_hrf_500dpi@128x128=/tmp/polyu128.json \
-        --held-out fingerprint/polyu_hrf_500dpi@189x189=/tmp/polyu189.json
+        --held-out fingerprint/polyu_hrf_500dpi@189x189=/tmp/polyu189.json --window 189x189
 
 Protocol (docs/partial-prints.md, "Decision thresholds"): synthetic fingers of the ``capacitive192`` profile
 (``training.synth``, seed ``--seed``), reduced to the 4 bits per pixel an R503 uploads (exactly what the emulated
@@ -54,7 +53,8 @@ def r503_touch(seed: int, identity: int, impression: int) -> np.ndarray:
 
 def write_card(path: str, genuine: list[float], impostor: list[float], set_name: str,
                held_out: dict[str, tuple[list[float], list[float]]], placements: int,
-               model_id: str | None = None, budget: int | None = None) -> dict:
+               model_id: str | None = None, budget: int | None = None,
+               window: tuple[int, int] | None = None) -> dict:
     """The small-sensor card: thresholds per level (whole matches) and their calibration block."""
     import math
 
@@ -73,6 +73,8 @@ def write_card(path: str, genuine: list[float], impostor: list[float], set_name:
             "budget": budget or BUDGET, "score": "consistent matches of a touch with its best stored placement",
             "thresholds": fitted, "calibration": calibration.to_dict(),
             "made_by": "python -m training.r503_scores (docs/partial-prints.md, Decision thresholds)"}
+    if window is not None:  # the sensor size the held-out real windows stand for: smaller touches are not covered
+        card["window"] = [int(window[0]), int(window[1])]
     write_json_atomic(Path(path), card, indent=1)
     return card
 
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--score-real", default=None, metavar="ROOT", help="score real partial prints (evaluation "
                     "only) into --out as a held-out set")
     ap.add_argument("--crop", default="128x128", help="--score-real: window cut from each print")
+    ap.add_argument("--window", default=None, metavar="HxW", help="--card: the smallest touch (px at 500 dpi) the "
+                    "card covers: the size its held-out real windows were cut at")
     args = ap.parse_args(argv)
     if args.score_real:
         return score_real(args.score_real, args.crop, args.out, args.fingers or 0)
@@ -136,7 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
             held[name] = (h["genuine"], h["impostor"])
         name = f"synthetic:r503-capacitive192-seed{saved.get('seed', args.seed)}"
         card = write_card(args.card, saved["genuine"], saved["impostor"], name, held,
-                          int(saved.get("placements", args.placements)), saved["model_id"], saved.get("budget"))
+                          int(saved.get("placements", args.placements)), saved["model_id"], saved.get("budget"),
+                          tuple(int(v) for v in args.window.lower().split("x")) if args.window else None)
         print(json.dumps({"thresholds": card["thresholds"], "supported": {
             k: v["supported"] for k, v in card["calibration"]["levels"].items()}}))
         return card

@@ -38,11 +38,13 @@ class DecisionInfo:
     override: bool = False
     site: str | None = None  # a site calibration file in force, if any
     refuted_by: tuple[str, ...] = ()  # held-out real sets whose measurement breaks the claim at this threshold
+    held_by: tuple[str, ...] = ()  # held-out real sets on which the claim holds at this threshold
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["calibrated_on"] = list(self.calibrated_on)
         d["refuted_by"] = list(self.refuted_by)
+        d["held_by"] = list(self.held_by)
         return d
 
     def summary(self) -> str:
@@ -54,6 +56,8 @@ class DecisionInfo:
         tail = f"FMR bound {self.fmr_upper95:.2g} (95 %) on {where}"
         if self.site:
             tail += f"; site calibration {self.site}"
+        if self.held_by:
+            tail += f"; holds on held-out {', '.join(self.held_by)}"
         if self.refuted_by:
             tail += f"; broken on held-out {', '.join(self.refuted_by)}"
         if self.supported:
@@ -76,7 +80,8 @@ def decision_info(matcher: str, card_path: str, calibration: Any, level: str, th
     lv = calibration.levels[level]
     strongest = calibration.strongest_supported()
     info = DecisionInfo(matcher, card_path, level, threshold, claim, lv.supported, lv.fmr_upper95, lv.fmr,
-                        lv.impostor_pairs, lv.sets, strongest, not lv.supported, site, tuple(lv.refuted_by()))
+                        lv.impostor_pairs, lv.sets, strongest, not lv.supported, site, tuple(lv.refuted_by()),
+                        tuple(n for n, r in lv.held_out.items() if r.get("verdict") == "holds"))
     if not lv.supported and not allow_unsupported:
         best = (f"the strongest level it supports is {strongest!r}: set matching.security = {strongest!r}"
                 if strongest else f"it supports no level: calibrate it on more impostors ({recalibrate})")
