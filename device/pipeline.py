@@ -332,6 +332,18 @@ class Authenticator:
     def _locked(self, subject: str) -> float:
         return float(self.store.lockout_remaining(subject, self._monotonic()))
 
+    def _locked_out(self, event: str, name: str | None, start: float, stages: dict[str, float]) -> Decision | None:
+        """The refusal of a decision asked while locked out, else None: verify of ``name`` waits for that user's
+        own back-off and the shared identify one (so strangers cannot dodge it), identify for the shared one."""
+        left = self._locked(IDENTIFY_SUBJECT)
+        if name is not None:
+            left = max(left, self._locked(name))
+        if left <= 0:
+            return None
+        subject = IDENTIFY_SUBJECT if name is None else name
+        return self._finish(event, subject, name, math.nan, f"locked out: try again in {math.ceil(left)} s", False,
+                            False, start, stages)
+
     def _identified(self, user: str | None, score: float, reason: str, ok: bool, start: float,
                     stages: dict[str, float], threshold: float | None = None) -> Decision:
         """Finish an identify: a match for a user locked out (by verify failures) is refused, not counted; a
@@ -352,10 +364,9 @@ class Authenticator:
         """1:1: does ``image`` match any enrolled sample of ``name`` (current model only)?"""
         check_user_name(name)
         start, stages = self._timer(), {}
-        left = max(self._locked(name), self._locked(IDENTIFY_SUBJECT))  # the shared back-off slows verify too
-        if left > 0:
-            return self._finish("verify", name, name, math.nan, f"locked out: try again in {math.ceil(left)} s",
-                                False, False, start, stages)
+        refused = self._locked_out("verify", name, start, stages)
+        if refused is not None:
+            return refused
         vector, problem = self._probe_audited("verify", name, image, stages)
         probe, why = self._minutiae_of(image, stages) if vector is not None else (None, None)
         if vector is None or why is not None:
@@ -393,10 +404,9 @@ class Authenticator:
     def identify(self, image: np.ndarray) -> Decision:
         """1:N: the best-matching enrolled user, accepted only at or above the threshold."""
         start, stages = self._timer(), {}
-        left = self._locked(IDENTIFY_SUBJECT)
-        if left > 0:
-            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan,
-                                f"locked out: try again in {math.ceil(left)} s", False, False, start, stages)
+        refused = self._locked_out("identify", None, start, stages)
+        if refused is not None:
+            return refused
         vector, problem = self._probe_audited("identify", None, image, stages)
         probe, why = self._minutiae_of(image, stages) if vector is not None else (None, None)
         if vector is None or why is not None:

@@ -307,10 +307,9 @@ class SmallSensorAuthenticator(Authenticator):
         """1:1: does the touch match any placement of any of ``name``'s fingers?"""
         check_user_name(name)
         start, stages = self._timer(), {}
-        left = max(self._locked(name), self._locked(IDENTIFY_SUBJECT))
-        if left > 0:
-            return self._finish("verify", name, name, math.nan, f"locked out: try again in {math.ceil(left)} s",
-                                False, False, start, stages)
+        refused = self._locked_out("verify", name, start, stages)
+        if refused is not None:
+            return refused
         kp, problem = self._touch(image, stages)
         if kp is None:
             return self._finish("verify", name, name, math.nan, problem or "poor capture", False, False, start,
@@ -332,10 +331,9 @@ class SmallSensorAuthenticator(Authenticator):
     def identify(self, image: np.ndarray) -> Decision:
         """1:N: the enrolled user whose placements the touch matches best, accepted at or above the threshold."""
         start, stages = self._timer(), {}
-        left = self._locked(IDENTIFY_SUBJECT)
-        if left > 0:
-            return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan,
-                                f"locked out: try again in {math.ceil(left)} s", False, False, start, stages)
+        refused = self._locked_out("identify", None, start, stages)
+        if refused is not None:
+            return refused
         kp, problem = self._touch(image, stages)
         if kp is None:
             return self._finish("identify", IDENTIFY_SUBJECT, None, math.nan, problem or "poor capture", False,
