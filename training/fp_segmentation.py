@@ -50,18 +50,10 @@ def random_profile(rng: np.random.Generator):
 def render_with_truth(identity_seed: int, impression: int, profile) -> tuple[np.ndarray, np.ndarray]:
     """An impression (uint8) and its foreground truth (float32 in [0, 1]): finger outline x contact region."""
     from training.synth.fingerprint import cached_master
-    from training.synth.fp_impression import contact_region, draw_placement, render_on_sensor, sampling_maps, skin_ink
+    from training.synth.fp_impression import impression_with_contact
 
-    master = cached_master(int(identity_seed))
     rng = np.random.default_rng([int(identity_seed), 0xF2, int(impression)])
-    place = draw_placement(rng, profile)
-    mapx, mapy = sampling_maps(master, profile, place, rng)
-    ridges = cv2.remap(master.ridges, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
-    mask = cv2.remap(master.mask, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
-    scale = 500.0 / profile.dpi
-    contact = mask * contact_region(ridges.shape, place, rng, scale)
-    ink = skin_ink(ridges, place, rng, scale)
-    return render_on_sensor(ink, contact, profile, rng), contact.astype(np.float32)
+    return impression_with_contact(cached_master(int(identity_seed)), profile, rng)
 
 
 def features_and_blocks(grey: np.ndarray, truth: np.ndarray | None = None):

@@ -132,8 +132,10 @@ def render_on_sensor(ink: np.ndarray, contact: np.ndarray, profile: Profile, rng
     return quantize(img, profile.bits)
 
 
-def impression_image(master: MasterPrint, profile: Profile, rng: np.random.Generator) -> np.ndarray:
-    """Render one impression of ``master`` as ``profile`` delivers it (uint8, height x width)."""
+def impression_with_contact(master: MasterPrint, profile: Profile,
+                            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One impression (uint8) and where skin touched the sensor (float32 in [0, 1]: finger outline x contact
+    region): the ground truth a learned segmentation is trained on."""
     place = draw_placement(rng, profile)
     mapx, mapy = sampling_maps(master, profile, place, rng)
     ridges = cv2.remap(master.ridges, mapx, mapy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=-1.0)
@@ -141,4 +143,9 @@ def impression_image(master: MasterPrint, profile: Profile, rng: np.random.Gener
     scale = 500.0 / profile.dpi
     contact = mask * contact_region(ridges.shape, place, rng, scale)
     ink = skin_ink(ridges, place, rng, scale)
-    return render_on_sensor(ink, contact, profile, rng)
+    return render_on_sensor(ink, contact, profile, rng), contact.astype(np.float32)
+
+
+def impression_image(master: MasterPrint, profile: Profile, rng: np.random.Generator) -> np.ndarray:
+    """Render one impression of ``master`` as ``profile`` delivers it (uint8, height x width)."""
+    return impression_with_contact(master, profile, rng)[0]
