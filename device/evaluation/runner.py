@@ -19,6 +19,10 @@ from device.evaluation.scoring import summarize_scores
 
 SINGLE_COMPARISONS = 200
 COMPARE_CHUNK = 512
+# Pairs are scored tile by tile (TILE templates on each side), so a matcher's per-template cache (the biolock
+# matcher keeps 512 templates' cylinders) serves every comparison of a tile: in (i, j) order every pair of a set
+# larger than the cache missed it twice (PolyU HRF, 1,480 prints: ~5 ms per pair instead of ~0.3 ms).
+TILE = 128
 
 
 @dataclass
@@ -61,17 +65,27 @@ def extract_all(decision: Decision, es: EvalSet, progress: bool) -> tuple[list, 
 def score_pairs(decision: Decision, templates: list, pairs: np.ndarray, desc: str, progress: bool,
                 cheap: bool = False) -> tuple[np.ndarray, float]:
     """Scores of ``pairs`` and the total wall time in ms; chunks feed the progress bar."""
-    out = np.empty(len(pairs), dtype=np.float64)
+    scores = np.empty(len(pairs), dtype=np.float64)
+    order = tile_order(pairs)
+    pairs = np.asarray(pairs)[order] if len(pairs) else pairs
     chunk = max(COMPARE_CHUNK, len(pairs) // 50) if cheap else COMPARE_CHUNK
     spent = 0.0
     with _bar(len(pairs), desc, progress) as bar:
         for s in range(0, len(pairs), chunk):
             p = pairs[s:s + chunk]
             t = time.perf_counter()
-            out[s:s + len(p)] = decision.compare(templates, p)
+            scores[s:s + len(p)] = decision.compare(templates, p)
             spent += (time.perf_counter() - t) * 1000
             bar.update(len(p))
+    out = np.empty_like(scores)
+    out[order] = scores  # back in the order asked
     return out, spent
+
+
+def tile_order(pairs: np.ndarray, tile: int = TILE) -> np.ndarray:
+    """A permutation of ``pairs`` that visits them tile by tile ((i // tile, j // tile) blocks), stable inside."""
+    p = np.asarray(pairs).reshape(-1, 2)
+    return np.lexsort((p[:, 1] // tile, p[:, 0] // tile)) if len(p) else np.arange(0)
 
 
 def single_compare_ms(decision: Decision, templates: list, pairs: np.ndarray) -> float | None:
