@@ -162,10 +162,10 @@ class Authenticator:
         self.security = security
         self.minutiae = minutiae
         # With minutiae, decisions are on the fused score (the minutiae card's thresholds); users enrolled without
-        # minutiae templates are still decided on the embedding alone at the model card's threshold.
+        # minutiae templates are decided on the embedding alone at the model card's threshold only where that card
+        # supports the level (or carries no calibration; configure() also allows it under
+        # matching.allow_unsupported_level), else they are asked to re-enrol (fail closed).
         self.embedding_threshold = threshold_for(card.thresholds, security)
-        # Whether the embedding alone may decide those users: only where its card supports the level (or carries no
-        # calibration); the policy's configure() also allows it under matching.allow_unsupported_level.
         cal = getattr(card, "calibration", None)
         self.embedding_decides = cal is None or cal.supported(security)
         self.threshold = minutiae.threshold(security) if minutiae else self.embedding_threshold
