@@ -83,8 +83,10 @@ def decision_info(matcher: str, card_path: str, calibration: Any, level: str, th
                         lv.impostor_pairs, lv.sets, strongest, not lv.supported, site, tuple(lv.refuted_by()),
                         tuple(n for n, r in lv.held_out.items() if r.get("verdict") == "holds"))
     if not lv.supported and not allow_unsupported:
+        more = ("measure it on your own sensor and users" if lv.refuted_by()
+                else "calibrate it on more impostors")  # refuted: more of the same pairs would not help
         best = (f"the strongest level it supports is {strongest!r}: set matching.security = {strongest!r}"
-                if strongest else f"it supports no level: calibrate it on more impostors ({recalibrate})")
+                if strongest else f"it supports no level: {more} ({recalibrate})")
         raise ConfigError(
             f"security level {level!r} is not supported by {card_path}: {_why_unsupported(lv)}; {best}, or set "
             "matching.allow_unsupported_level = true to run anyway (logged on every start)")
