@@ -184,3 +184,19 @@ def test_a_damaged_template_scores_zero_and_a_tampered_record_stops_the_decision
     conn.close()
     with pytest.raises(SealError):
         auth.identify(good)
+
+
+def test_status_in_small_sensor_mode_names_the_partial_matcher_not_the_model(tmp_path):
+    from click.testing import CliRunner
+
+    from device.cli import main
+
+    cfg = tmp_path / "biolock.toml"
+    cfg.write_text('[sensor]\ntype = "r30x"\nmodule = "r503"\nport = "/dev/null"\n')
+    res = CliRunner().invoke(main, ["--config", str(cfg), "--state-dir", str(tmp_path / "state"), "status"])
+    assert "model:      not used (small-sensor mode" in res.output, res.output
+    from device.small_sensor import load_card, small_card_path
+
+    t = load_card(small_card_path(Config())).thresholds["1e-4"]
+    assert f"security:   balanced -> threshold {t:g} consistent matches" in res.output
+    assert "holds on held-out fingerprint/polyu_hrf_500dpi@189x189" in res.output

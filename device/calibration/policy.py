@@ -190,9 +190,9 @@ def status_entry(config: Any, state_dir: Any, card: Any) -> dict[str, Any]:
     from device.small_sensor import is_small_sensor
 
     try:
-        if is_small_sensor(config):  # issue 18: built-in thresholds, no calibrated card (FMR not claimed)
+        if is_small_sensor(config):  # issue 18: the small-sensor card decides; no embedding model is used
             info = describe_small_sensor(config)
-            return {**info.as_dict(), "summary": info.summary()}
+            return {**info.as_dict(), "summary": info.summary(), "small_sensor": True}
         check, _ = resolve(config, card.path, card.model_id)
         info = describe(config, state_dir, card, check)
     except BiolockError as exc:

@@ -167,9 +167,14 @@ def command(app, model: Path | None, as_json: bool) -> None:
     click.echo(f"modality:   {info['modality']} (sensor {info['sensor']}, inference {info['inference']['type']}, "
                f"{info['inference']['num_threads']} thread(s))")
     m = info["model"]
-    if m:
+    small = bool(m and (m.get("decision") or {}).get("small_sensor"))
+    if m and small:  # issue 18: the partial matcher decides alone; the model card is not loaded
+        click.echo(f"model:      not used (small-sensor mode; {m['model_id']} is not loaded)")
+        click.echo(f"security:   {info['security']} -> threshold {m['decision']['threshold']:g} consistent matches")
+    elif m:
         click.echo(f"model:      {m['model_id']} ({m['quantization']}) from {m['card']}")
         click.echo(f"security:   {info['security']} -> threshold {m['threshold']:.3f}")
+    if m:
         mn = m.get("minutiae")
         if mn and mn["in_use"]:
             how = ("decides alone, the model shortlists" if not mn.get("weights", {}).get("fingerprint", 1.0)
