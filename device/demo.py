@@ -154,7 +154,6 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
     with contextlib.ExitStack() as stack:
         work, state_dir = demo_workspace(stack, prefix="biolock-demo-", state_dir=state_dir, verbose=verbose,
                                          loggers=("biolock.daemon", "device.sensors.r30x", "biolock.unlock"))
-        from device.app import Daemon
         from device.config import Config, InferenceConfig, LockoutConfig, SensorConfig
         from device.pipeline import Authenticator
         from device.sensors.r30x import R30xSensor
@@ -183,20 +182,8 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
                 if result.ok:
                     summary.enrolled.append(name)
         queue = plan(people, genuine, impostors)
-        done: list[tuple[Presentation, Any]] = []
-
-        def after(attempt: Any) -> None:
-            touch = queue[len(done)]
-            done.append((touch, attempt))
-            _report(touch, attempt, summary, echo)
-            if len(done) < len(queue):
-                nxt = queue[len(done)]
-                emu.present(render(nxt.identity, nxt.impression))
-
-        if queue:
-            emu.present(render(queue[0].identity, queue[0].impression))
-            Daemon(sensor, auth.identify, unlocker, duration_ms=1000, poll_s=0.5, max_attempts=len(queue),
-                   on_attempt=after, audit=auth.store.audit).run()
+        present_queue(emu, sensor, render, queue, auth, unlocker,
+                      lambda touch, attempt: _report(touch, attempt, summary, echo))
         if lock is not None:
             summary.lock_opens = len(lock.unlock_log)  # UNLOCK commands the lock's firmware carried out
         if soak and queue:
@@ -204,6 +191,29 @@ def run_demo(*, model: Path | None = None, state_dir: Path | None = None, people
     summary.seconds = time.perf_counter() - started
     _summarize(summary, echo)
     return summary
+
+
+def present_queue(emu: Any, sensor: Callable[[], Any], render: Callable[[int, int], np.ndarray],
+                  queue: list[Presentation], auth: Any, unlocker: Any,
+                  on_result: Callable[[Presentation, Any], None]) -> None:
+    """Put each touch of ``queue`` on the emulated sensor in turn and let the daemon identify it (the R307 and
+    R503 demos); ``on_result(touch, attempt)`` after each decision, before the next touch is presented."""
+    from device.app import Daemon
+
+    done: list[Presentation] = []
+
+    def after(attempt: Any) -> None:
+        touch = queue[len(done)]
+        done.append(touch)
+        on_result(touch, attempt)
+        if len(done) < len(queue):
+            nxt = queue[len(done)]
+            emu.present(render(nxt.identity, nxt.impression))
+
+    if queue:
+        emu.present(render(queue[0].identity, queue[0].impression))
+        Daemon(sensor, auth.identify, unlocker, duration_ms=1000, poll_s=0.5, max_attempts=len(queue),
+               on_attempt=after, audit=auth.store.audit).run()
 
 
 def demo_workspace(stack: contextlib.ExitStack, *, prefix: str, state_dir: Path | None, verbose: bool,

@@ -31,6 +31,7 @@ from device.demo import (
     demo_workspace,
     emulated_lock,
     person_name,
+    present_queue,
 )
 
 PROFILE = "capacitive192"
@@ -106,7 +107,6 @@ def run_r503_demo(*, state_dir: Path | None = None, people: int = 3, genuine: in
         work, state_dir = demo_workspace(stack, prefix="biolock-demo-r503-", state_dir=state_dir, verbose=verbose,
                                          loggers=("biolock.daemon", "device.sensors.r30x", "biolock.unlock",
                                                   "biolock.small_sensor", "biolock.security"))
-        from device.app import Daemon
         from device.config import Config, EnrolConfig, LockoutConfig, MatchingConfig, SensorConfig
         from device.pipeline import Authenticator
         from device.sensors.r30x import R30xSensor
@@ -154,20 +154,8 @@ def run_r503_demo(*, state_dir: Path | None = None, people: int = 3, genuine: in
                     summary.enrolled.append(name)
         leds.new()
         queue = r503_plan(people, genuine, impostors)
-        done: list[Presentation] = []
-
-        def after(attempt: Any) -> None:
-            touch = queue[len(done)]
-            done.append(touch)
-            _report(touch, attempt, summary, lambda line: echo(f"{line}  LED {leds.new()}"))
-            if len(done) < len(queue):
-                nxt = queue[len(done)]
-                emu.present(render(nxt.identity, nxt.impression))
-
-        if queue:
-            emu.present(render(queue[0].identity, queue[0].impression))
-            Daemon(sensor, auth.identify, unlocker, duration_ms=1000, poll_s=0.5, max_attempts=len(queue),
-                   on_attempt=after, audit=auth.store.audit).run()
+        present_queue(emu, sensor, render, queue, auth, unlocker, lambda touch, attempt: _report(
+            touch, attempt, summary, lambda line: echo(f"{line}  LED {leds.new()}")))
         if lock is not None:
             summary.lock_opens = len(lock.unlock_log)
     summary.seconds = time.perf_counter() - started

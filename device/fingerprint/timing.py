@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-SHORTLIST, CAPTURES = 40, 1  # as device.pipeline.SHORTLIST and SHORTLIST_CAPTURES for a large gallery
+from device.pipeline import SHORTLIST
+from device.pipeline import SHORTLIST_CAPTURES as CAPTURES  # what identify compares in a large gallery
 
 
 def matcher_stages(render: Callable[[int, int], np.ndarray], timed: Callable[..., dict[str, float]], repeat: int,
