@@ -65,6 +65,16 @@ def shortlist_plan(rows: list[str]) -> tuple[int, int | None]:
     return SHORTLIST, SHORTLIST_CAPTURES
 
 
+def repeated_capture(seen: dict[bytes, int], image: np.ndarray, attempt: int) -> str | None:
+    """Why ``image`` is refused when it is byte for byte an earlier attempt's (a sensor never gives the same bytes
+    twice: a replayed image), else None; ``seen`` (digest -> attempt) remembers it."""
+    digest = hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()
+    if digest in seen:
+        return f"identical to capture {seen[digest]} (the same image twice): place the finger again"
+    seen[digest] = attempt
+    return None
+
+
 class RequestError(BiolockError):
     """A request that cannot be carried out as asked (a bad user name or finger)."""
 
@@ -481,15 +491,13 @@ class Authenticator:
 
         for image in images:
             attempts += 1
-            digest = hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()
-            if digest in seen:
-                why = f"identical to capture {seen[digest]} (the same image twice): place the finger again"
+            why = repeated_capture(seen, image, attempts)
+            if why is not None:
                 rejected.append((attempts, why))
                 tell(attempts, False, why)
                 if attempts >= limit:
                     break
                 continue
-            seen[digest] = attempts
             vector, problem = self._probe(image, {})
             template, why = self._minutiae_of(image, {}, enrol=True) if vector is not None else (None, None)
             if vector is None or why is not None:

@@ -27,7 +27,6 @@ than that is refused at start, a smaller capture is refused as a touch (its clai
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
 import math
@@ -47,6 +46,7 @@ from device.fingerprint.placements import VERSION as PLACEMENTS_VERSION
 from device.fingerprint.placements import SmallSensorEnrolment, decode_placements, verify_score
 from device.fingers import FINGERS
 from device.imageio import to_grey_u8
+from device.matching.decision import accept
 from device.minutiae.base import MinutiaeError
 from device.minutiae.partial_backend import TEMPLATE_ID, PartialMatcher
 from device.pipeline import (
@@ -57,6 +57,7 @@ from device.pipeline import (
     EnrolmentError,
     EnrolResult,
     check_user_name,
+    repeated_capture,
 )
 from device.store.crypto import MAX_BLOB
 
@@ -325,7 +326,7 @@ class SmallSensorAuthenticator(Authenticator):
                 reason = "needs re-enrolment: enrolled without small-sensor placements (enrol again on this sensor)"
             return self._finish("verify", name, name, math.nan, reason, False, True, start, stages)
         score = self._scores(kp, gallery.users, gallery.templates, stages)[name]
-        ok = score >= self.threshold
+        ok = accept(score, self.threshold)
         return self._finish("verify", name, name, score, "match" if ok else "no match", ok, True, start, stages)
 
     def identify(self, image: np.ndarray) -> Decision:
@@ -346,7 +347,7 @@ class SmallSensorAuthenticator(Authenticator):
                                 start, stages)
         scores = self._scores(kp, gallery.users, gallery.templates, stages)
         user, score = max(scores.items(), key=lambda kv: (kv[1], kv[0]))
-        ok = score >= self.threshold
+        ok = accept(score, self.threshold)
         return self._identified(user, score, "match" if ok else "no match", ok, start, stages)
 
     def stale_users(self, only: str | None = None) -> list[str]:
@@ -377,13 +378,11 @@ class SmallSensorAuthenticator(Authenticator):
 
         for image in images:
             attempts += 1
-            digest = hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()
-            if digest in seen:
-                why = f"identical to touch {seen[digest]} (the same image twice): place the finger again"
+            why = repeated_capture(seen, image, attempts)
+            if why is not None:
                 rejected.append((attempts, why))
                 tell(attempts, False, why)
             else:
-                seen[digest] = attempts
                 kp, problem = self._touch(image, {})
                 if kp is None:
                     rejected.append((attempts, problem or "poor capture"))
@@ -421,7 +420,7 @@ class SmallSensorAuthenticator(Authenticator):
         keep = [(u, t) for u, t in zip(gallery.users, gallery.templates, strict=True) if u != name]
         for kp in placements:
             for user, template in keep:
-                if self._score(kp, template) >= self.threshold:
+                if accept(self._score(kp, template), self.threshold):
                     return user
         return None
 
