@@ -63,15 +63,15 @@ def minutia_quality(coherence: np.ndarray, border_dist: np.ndarray, period: floa
     return np.clip(coherence, 0.0, 1.0) * (0.5 + 0.5 * edge)
 
 
-def image_quality(area_px: int, coherence: float | np.ndarray, minutiae: int, minutia_q: np.ndarray,
+def image_quality(area_px: int, coherence: np.ndarray, minutiae: int, minutia_q: np.ndarray,
                   candidates: int = 0) -> ImageQuality:
     """The product of three factors in [0, 1]: the low tail of orientation coherence, foreground area and summed
     minutia quality.
 
-    ``coherence``: the foreground's pixel coherences (or, from older callers, their mean alone, which then stands
-    for the low tail too). ``candidates``: minutia candidates before cleaning (only reported, as ``kept_share``:
-    it did not predict failures once the border's candidates are left out). The low tail predicts better than the
-    mean on both the FVC sets and the PolyU partial prints; the minutiae factor matters on the partial prints.
+    ``coherence``: the foreground's pixel coherences. ``candidates``: minutia candidates before cleaning (only
+    reported, as ``kept_share``: it did not predict failures once the border's candidates are left out). The low
+    tail predicts better than the mean on both the FVC sets and the PolyU partial prints; the minutiae factor
+    matters on the partial prints.
     """
     coh = np.asarray(coherence, dtype=np.float32).reshape(-1)
     mean = float(coh.mean()) if coh.size else 0.0
