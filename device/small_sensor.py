@@ -22,6 +22,16 @@ names the matcher's scores (``partial_backend.TEMPLATE_ID``): a matcher whose sc
 edited card, fails closed at start. A damaged or foreign stored template scores 0 (it never helps anyone in).
 The card's ``window`` (px at 500 dpi) is the touch size its real held-out windows were cut at: a sensor smaller
 than that is refused at start, a smaller capture is refused as a touch (its claims say nothing about them).
+
+Site calibration (``biolock calibrate --strangers FOLDER``, ``device.calibration.sitecal``): the store holds one
+template per finger and no images, so a site measures its own sensor with touches of strangers (people not
+enrolled) scored against every enrolled finger. The site file (``<state_dir>/site_calibration.json``) names this
+matcher and placement count (``site_matcher``) and the strangers' window. Its thresholds are used as the normal
+pipeline uses its site file; a level its own measurement supports is supported at this site, and for touches of
+its window: so a sensor smaller than the card's window starts when the site file measured that very window and
+supports the level (the decision then rests on the site's stranger pairs). A site file for another matcher,
+placement count or window, or a damaged one, is refused at start (fail closed); one whose measurement does not
+support the level leaves the card's refusal in place.
 """
 
 from __future__ import annotations
@@ -32,13 +42,15 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from device.calibration.fields import LEVEL_KEYS, Calibration, parse_calibration
-from device.calibration.policy import DecisionInfo, decision_info
+from device.calibration.policy import DecisionInfo, _why_unsupported, decision_info
+from device.calibration.site import SiteCalibration, SiteCalibrationError, load_site
 from device.config import Config, EnrolConfig
 from device.errors import ConfigError
 from device.fingerprint.partial_match import Keypoints, PartialTemplateError
@@ -166,9 +178,57 @@ def sensor_dpi(config: Config) -> int:
     return DEFAULT_DPI
 
 
-def describe(config: Config, card: SmallSensorCard | None = None) -> DecisionInfo:
-    """What decides in small-sensor mode and how strongly; ConfigError for a level the card does not support
-    (unless ``matching.allow_unsupported_level``)."""
+def site_matcher(placements: int) -> str:
+    """What a small-sensor site calibration file is made for: this matcher's scores against stitched templates
+    of ``placements`` placements (another count moves the scores, so its file is refused like another matcher's)."""
+    return f"{MODEL_ID} x{int(placements)} placements (small sensor)"
+
+
+def _size(window: tuple[int, int]) -> str:
+    return f"{window[0]}x{window[1]}"
+
+
+def same_window(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """Whether two touch windows are one size (1 px of rounding allowed either way)."""
+    return not smaller_than(a, b) and not smaller_than(b, a)
+
+
+@dataclass(frozen=True)
+class SmallSensorDecisionInfo(DecisionInfo):
+    """``DecisionInfo`` plus a note on what the level rests on (a site's own strangers, for a smaller sensor)."""
+
+    note: str | None = None
+
+    def summary(self) -> str:
+        return super().summary() + (f"; {self.note}" if self.note else "")
+
+
+@dataclass(frozen=True)
+class SmallSensorDecision:
+    """What ``resolve_decision`` found: the DecisionInfo, the site file in force (if any) and the touch windows.
+
+    ``touch_windows``: a touch smaller than every one of them is refused (empty: none is refused for its size).
+    """
+
+    info: SmallSensorDecisionInfo
+    site: SiteCalibration | None
+    touch_windows: tuple[tuple[int, int], ...]
+
+
+def describe(config: Config, card: SmallSensorCard | None = None,
+             state_dir: Path | str | None = None) -> DecisionInfo:
+    """What decides in small-sensor mode and how strongly; ConfigError for a level neither the card nor the site
+    calibration in ``state_dir`` supports (unless ``matching.allow_unsupported_level``). Without ``state_dir`` no
+    site file is considered."""
+    return resolve_decision(config, card, state_dir).info
+
+
+def resolve_decision(config: Config, card: SmallSensorCard | None = None,
+                     state_dir: Path | str | None = None) -> SmallSensorDecision:
+    """The card's (or the site file's) threshold and calibration for the configured level, checked as every card
+    is (``decision_info``), and the touch sizes they cover. Why the window rule: a claim measured on touches of
+    one size says nothing about smaller ones, whether the card's real windows or the site's strangers measured it.
+    """
     card = card or load_card(small_card_path(config))
     level = config.matching.security
     wanted = config.enrol.placements
@@ -183,18 +243,64 @@ def describe(config: Config, card: SmallSensorCard | None = None) -> DecisionInf
                     "bounds do not apply (allowed by matching.allow_unsupported_level)", wanted, card.path,
                     card.placements)
     window = sensor_window(config)
-    if card.window is not None and window is not None and smaller_than(window, card.window):
-        what = (f"the {config.sensor.module} sees {window[0]}x{window[1]} px at 500 dpi, less than the "
-                f"{card.window[0]}x{card.window[1]} px window the small-sensor card {card.path} was checked on "
-                "with real prints")
+    small = card.window is not None and window is not None and smaller_than(window, card.window)
+    what = "" if not small else (
+        f"the {config.sensor.module} sees {_size(window)} px at 500 dpi, less than the {_size(card.window)} px "
+        f"window the small-sensor card {card.path} was checked on with real prints")
+    site = None if state_dir is None else load_site(state_dir, site_matcher(config.enrol.placements))
+    calibration, threshold = card.calibration, card.threshold(level)
+    touch_windows: tuple[tuple[int, int], ...] = () if card.window is None else (card.window,)
+    note = None
+    if site is not None:
+        if site.window is None or (window is not None and not same_window(window, site.window)):
+            measured = "records no sensor window" if site.window is None else (
+                f"was measured on strangers' touches of {_size(site.window)} px at 500 dpi, but the "
+                f"{config.sensor.module} sees {_size(window)}")
+            raise SiteCalibrationError(
+                (f"{what}; and the " if small else "the ") + f"site calibration {site.path} {measured}: measure "
+                "this sensor with biolock calibrate --strangers FOLDER --replace (touches of people not enrolled, "
+                "captured on it), or delete the file")
+        own = site.calibration.supported(level)
+        card_covers_site = card.window is None or not smaller_than(site.window, card.window)
+        threshold = site.threshold(level)
+        looser = threshold < card.threshold(level)  # made with --allow-looser: the card's bound no longer holds
+        if (own or looser) and (not card_covers_site or level not in site.card_supported):
+            calibration = site.calibration
+        if own and not card_covers_site:  # touches of the site's window are covered by its own measurement
+            touch_windows += (site.window,)
+            pairs = site.calibration.levels[level].impostor_pairs
+            note = (f"the card does not cover touches of {_size(site.window)} px at 500 dpi: '{level}' rests on "
+                    f"this site's {pairs:,} stranger pairs ({site.strangers} strangers, {site.path})")
+            if small:
+                log.info("%s: %s", what, note)
+    if small and (site is None or not site.calibration.supported(level)):
+        why = ("no site calibration measured it" if site is None else
+               f"the site calibration {site.path} does not support '{level}' "
+               f"({_why_unsupported(site.calibration.levels[level])})")
         if not config.matching.allow_unsupported_level:
-            raise ConfigError(f"{what}: its FMR claims do not cover this sensor; build a card checked on windows "
-                              "of this size (docs/partial-prints.md), or set matching.allow_unsupported_level = "
-                              "true to run anyway (logged on every start)")
-        log.warning("%s (allowed by matching.allow_unsupported_level)", what)
-    return decision_info(f"{MODEL_ID} (small sensor)", str(card.path), card.calibration, level,
-                         card.threshold(level), config.matching.allow_unsupported_level,
-                         recalibrate="python -m training.r503_scores with more strangers")
+            raise ConfigError(f"{what}: its FMR claims do not cover this sensor and {why}; measure this sensor "
+                              "with biolock calibrate --strangers FOLDER (touches of people not enrolled, captured "
+                              "on it: a level its pairs support is then supported here), build a card checked on "
+                              "windows of this size (docs/partial-prints.md), or set "
+                              "matching.allow_unsupported_level = true to run anyway (logged on every start)")
+        log.warning("%s; %s (allowed by matching.allow_unsupported_level)", what, why)
+    info = decision_info(f"{MODEL_ID} (small sensor)", str(card.path), calibration, level, threshold,
+                         config.matching.allow_unsupported_level, str(site.path) if site else None,
+                         recalibrate="measure this site with biolock calibrate --strangers FOLDER, or python -m "
+                                     "training.r503_scores with more strangers")
+    info = SmallSensorDecisionInfo(**{f.name: getattr(info, f.name) for f in fields(info)}, note=note)
+    return SmallSensorDecision(info, site, touch_windows)
+
+
+def status_entry(config: Config, state_dir: Path | str) -> dict[str, Any]:
+    """What ``biolock status`` shows about the small-sensor decision, the site file applied: never raises."""
+    from device.errors import BiolockError
+
+    try:
+        info = describe(config, None, state_dir)
+    except BiolockError as exc:
+        return {"problem": str(exc), "small_sensor": True}
+    return {**info.as_dict(), "summary": info.summary(), "small_sensor": True}
 
 
 class SmallSensorAuthenticator(Authenticator):
@@ -225,18 +331,23 @@ class SmallSensorAuthenticator(Authenticator):
         self._monotonic = monotonic or (clock if clock is not time.time else time.monotonic)
         self._clock, self._timer = clock, timer
         self._decode = functools.lru_cache(maxsize=DECODED)(decode_placements)
+        # a touch smaller than every window here is refused (the card's; from_config adds a site's it supports)
+        self.touch_windows: tuple[tuple[int, int], ...] = () if card.window is None else (card.window,)
 
     @classmethod
     def from_config(cls, config: Config, state_dir: Path, *, card_path: Path | None = None,
                     key: bytes | None = None, clock: Callable[[], float] = time.time,
                     check_security: bool = True) -> SmallSensorAuthenticator:
-        """Build from the configuration (no model card is read: ``card_path`` is ignored)."""
-        if not check_security:
-            raise ConfigError("site calibration (biolock calibrate) does not serve small-sensor mode yet")
+        """Build from the configuration (no model card is read: ``card_path`` is ignored).
+
+        ``check_security`` False (``biolock calibrate`` only): no level is checked, no site file applied and no
+        touch is refused for its size, since measuring this sensor's touches is the point; nothing is decided."""
         from device.store import TemplateStore
 
         card = load_card(small_card_path(config))
-        info = describe(config, card)  # before the store opens: a refused level changes nothing
+        decision = None
+        if check_security:  # before the store opens: a refused level changes nothing
+            decision = resolve_decision(config, card, state_dir)
         store = TemplateStore.open(Path(state_dir), key, lockout_config=config.lockout)
         try:
             auth = cls(store, card, security=config.matching.security, enrol=config.enrol, dpi=sensor_dpi(config),
@@ -244,7 +355,12 @@ class SmallSensorAuthenticator(Authenticator):
         except BaseException:
             store.close()
             raise
-        auth.decision_info = info
+        if decision is None:
+            auth.touch_windows = ()
+            return auth
+        auth.decision_info = decision.info
+        auth.touch_windows = decision.touch_windows
+        auth.threshold = auth.embedding_threshold = auth.agreement_threshold = decision.info.threshold
         return auth
 
     @property
@@ -267,8 +383,8 @@ class SmallSensorAuthenticator(Authenticator):
     def _touch(self, image: np.ndarray, stages: dict[str, float]) -> tuple[Keypoints | None, str | None]:
         """(keypoints, None) or (None, what to do): covers almost nothing, a smudge, blank, saturated, ..."""
         window = self._window(image)
-        if self.small_card.window is not None and smaller_than(window, self.small_card.window):
-            h, w = self.small_card.window
+        if self.touch_windows and all(smaller_than(window, w) for w in self.touch_windows):
+            h, w = min(self.touch_windows)
             return None, (f"the capture is {window[0]}x{window[1]} px at 500 dpi, smaller than the {h}x{w} px "
                           "window this matcher's thresholds were checked on: use a larger sensor or another card")
         t = self._timer()

@@ -3,7 +3,8 @@
 Why: a card's thresholds were set on someone else's sensors and fingers. ``biolock calibrate`` scores the stored
 captures of every enrolled user against every other user's (and optionally a folder of strangers) and writes
 ``<state_dir>/site_calibration.json`` with the same calibration block as a card, for one matcher (the model id,
-or model + minutiae backend). The device then decides at these thresholds. A file made for another matcher is
+or model + minutiae backend; in small-sensor mode the partial matcher and placement count, plus the ``window``
+its strangers were captured at). The device then decides at these thresholds. A file made for another matcher is
 refused at start (fail closed: re-run ``biolock calibrate``, or delete the file to use the card's thresholds).
 """
 
@@ -36,6 +37,7 @@ class SiteCalibration:
     enrolled_users: int
     strangers: int
     created: str
+    window: tuple[int, int] | None = None  # (h, w) px at 500 dpi the strangers were captured at (small-sensor mode)
 
     def threshold(self, level: str) -> float:
         return float(self.thresholds[LEVEL_KEYS[level]])
@@ -64,8 +66,13 @@ def parse_site(raw: Any, path: Path) -> SiteCalibration:
     card_supported = raw.get("card_supported", [])
     if not isinstance(card_supported, list) or not set(card_supported) <= set(LEVEL_KEYS):
         raise SiteCalibrationError(f"{where}: card_supported must list security levels")
+    window = raw.get("window")
+    if window is not None and (not isinstance(window, list) or len(window) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 10_000 for v in window)):
+        raise SiteCalibrationError(f"{where}: window must be [height, width] in px at 500 dpi")
     return SiteCalibration(path, matcher, {k: float(v) for k, v in thresholds.items()}, cal, tuple(card_supported),
-                           int(raw.get("enrolled_users", 0)), int(raw.get("strangers", 0)), str(raw.get("created", "")))
+                           int(raw.get("enrolled_users", 0)), int(raw.get("strangers", 0)), str(raw.get("created", "")),
+                           None if window is None else (window[0], window[1]))
 
 
 def load_site(state_dir: Path | str, matcher: str | None = None) -> SiteCalibration | None:

@@ -6,13 +6,21 @@ Genuine pairs: two captures of one enrolled finger; impostor pairs: captures of 
 of one user are neither). Strangers (a folder of images of people not enrolled) add impostor pairs against every
 stored capture. Thresholds only tighten: each level's new threshold is the higher of the one in force and the one
 this site's pairs need (``device.calibration.fit.fit_levels``), unless ``allow_looser``.
+
+Small-sensor mode (``device.small_sensor``) stores one stitched placements template per enrolled finger and no
+separate captures, so no genuine or cross-user pairs can be made from the store: its site pairs are strangers only
+(``score_small_sensor_site``), each touch scored exactly as the device scores one (the authenticator's own
+``_touch`` refusals, then ``verify_score`` against every enrolled finger's template). The file then records the
+window (px at 500 dpi) the strangers were captured at: the touch size that measurement speaks for.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,6 +58,9 @@ class SiteScores:
     captures: int
     strangers_used: int
     strangers_rejected: int
+    window: tuple[int, int] | None = None  # small-sensor mode: the strangers' touch size (px at 500 dpi)
+    refusals: dict[str, int] = field(default_factory=dict)  # why stranger images were not scored -> how many
+    small_sensor: bool = False  # strangers against placements templates only (no genuine, no cross-user pairs)
 
 
 def _stored(auth: Any) -> tuple[list[tuple[str, str]], np.ndarray, list[bytes] | None]:
@@ -123,9 +134,7 @@ def _strangers(auth: Any, folder: Path | None, score, n: int, progress: bool) ->
 
     from device.imageio import read_image
 
-    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise ConfigError(f"{folder}: no images found for --strangers")
+    paths = _image_paths(folder)
     out, used, rejected = [], 0, 0
     for p in tqdm(paths, desc="strangers", disable=not progress or None, leave=False):
         vector, problem = auth._probe(read_image(p), {})
@@ -138,32 +147,117 @@ def _strangers(auth: Any, folder: Path | None, score, n: int, progress: bool) ->
     return (np.concatenate(out) if out else np.zeros(0)), used, rejected
 
 
-def site_thresholds(scores: SiteScores, in_force: dict[str, float], allow_looser: bool) -> dict[str, float]:
-    """The higher of the thresholds in force and those the site's pairs need (or the latter, ``allow_looser``)."""
-    sets = {"site": (scores.genuine, scores.impostor)}
+def _score_sets(scores: SiteScores, names: tuple[str, str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The site's score sets that hold impostor pairs (small-sensor mode has no cross-user pairs at all)."""
+    sets = {}
+    if scores.impostor.size:
+        sets[names[0]] = (scores.genuine, scores.impostor)
     if scores.strangers.size:
-        sets["strangers"] = (np.zeros(0), scores.strangers)
-    fitted = fit_levels(sets)
+        sets[names[1]] = (np.zeros(0), scores.strangers)
+    if not sets:
+        raise ConfigError("site calibration found no impostor pairs to measure: nothing changed")
+    return sets
+
+
+def site_thresholds(scores: SiteScores, in_force: dict[str, float], allow_looser: bool,
+                    integer_scores: bool = False) -> dict[str, float]:
+    """The higher of the thresholds in force and those the site's pairs need (or the latter, ``allow_looser``).
+
+    ``integer_scores`` (the partial matcher counts matches): a fitted threshold just above an impostor's count is
+    rounded up to the next whole count, which accepts exactly the same scores and reads as the card's do."""
+    fitted = fit_levels(_score_sets(scores, ("site", "strangers")))
     out, floor = {}, -np.inf
     for key in LEVEL_KEYS.values():
-        t = fitted[key] if allow_looser else max(fitted[key], in_force[key])
+        f = float(fitted[key])
+        if integer_scores and math.isfinite(f):
+            f = float(math.ceil(f))
+        t = f if allow_looser else max(f, in_force[key])
         out[key] = floor = max(float(t), floor)
     return out
 
 
 def build_site(auth: Any, scores: SiteScores, thresholds: dict[str, float], card_thresholds: dict[str, float],
                card_calibration: Any, matcher: str) -> dict:
-    """The site calibration file's content (see ``device.calibration.site``)."""
-    sets = {f"site:{scores.users} users": (scores.genuine, scores.impostor)}
-    if scores.strangers.size:
-        sets[f"site:{scores.strangers_used} strangers"] = (np.zeros(0), scores.strangers)
-    cal = measure(sets, thresholds, f"site calibration ({matcher}), every cross-user pair of stored captures")
+    """The site calibration file's content (see ``device.calibration.site``).
+
+    ``card_calibration`` None: the card says nothing about this site (small-sensor strangers smaller than the
+    card's window), so no level rests on the card; only the site's own measurement can support one."""
+    sets = _score_sets(scores, (f"site:{scores.users} users", f"site:{scores.strangers_used} strangers"))
+    pairs = ("every stranger touch against every enrolled finger's placements template" if scores.small_sensor
+             else "every cross-user pair of stored captures")
+    cal = measure(sets, thresholds, f"site calibration ({matcher}), {pairs}")
     card_supported = [lv for lv, key in LEVEL_KEYS.items() if card_calibration is not None
                       and card_calibration.supported(lv) and thresholds[key] >= card_thresholds[key]]
-    return {"format": "biolock-site-calibration/1", "matcher": matcher, "created": date.today().isoformat(),
-            "enrolled_users": scores.users, "captures": scores.captures, "strangers": scores.strangers_used,
-            "thresholds": thresholds, "card_thresholds": card_thresholds, "card_supported": card_supported,
-            "calibration": cal.to_dict()}
+    out = {"format": "biolock-site-calibration/1", "matcher": matcher, "created": date.today().isoformat(),
+           "enrolled_users": scores.users, "captures": scores.captures, "strangers": scores.strangers_used,
+           "thresholds": thresholds, "card_thresholds": card_thresholds, "card_supported": card_supported,
+           "calibration": cal.to_dict()}
+    if scores.window is not None:
+        out["window"] = [int(scores.window[0]), int(scores.window[1])]
+    if scores.small_sensor:
+        out["strangers_refused"] = scores.strangers_rejected
+    return out
+
+
+def _image_paths(folder: Path) -> list[Path]:
+    paths = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ConfigError(f"{folder}: no images found for --strangers")
+    return paths
+
+
+def score_small_sensor_site(auth: Any, folder: Path, expect_window: tuple[int, int] | None = None,
+                            progress: bool = True) -> SiteScores:
+    """Small-sensor mode: every stranger touch in ``folder`` against every enrolled finger's placements template.
+
+    Each image goes through the authenticator's own ``_touch`` (the device's keypoints and refusals: blank,
+    smudged, covers almost nothing, ...); a refused image is counted with its reason, never scored. The same image
+    twice is one stranger (counted as refused). ``expect_window`` (an R30x module's size at 500 dpi): images of
+    another size are not this sensor's touches and are refused; without it, the scored touches must share one
+    size, which the site file records as the window its measurement speaks for.
+    """
+    from tqdm import tqdm
+
+    from device.imageio import read_image
+    from device.small_sensor import MODEL_ID, PARTIAL_MODALITY, smaller_than
+
+    gallery = auth.store.byte_templates(PARTIAL_MODALITY, MODEL_ID)
+    if not gallery.templates:
+        raise ConfigError(f"nobody is enrolled with small-sensor templates of {MODEL_ID}: enrol the site's users "
+                          "first (biolock enroll NAME), then calibrate against them")
+    paths = _image_paths(folder)
+    refusals: Counter[str] = Counter()
+    seen: set[bytes] = set()
+    rows: list[np.ndarray] = []
+    windows: Counter[tuple[int, int]] = Counter()
+    for p in tqdm(paths, desc="strangers", disable=not progress or None, leave=False):
+        image = read_image(p)
+        window = auth._window(image)
+        digest = hashlib.sha256(repr(np.asarray(image).shape).encode() + np.asarray(image).tobytes()).digest()
+        if digest in seen:
+            refusals["the same image twice"] += 1
+            continue
+        seen.add(digest)
+        if expect_window is not None and (smaller_than(window, expect_window) or smaller_than(expect_window, window)):
+            refusals[f"not this sensor's size ({window[0]}x{window[1]} px at 500 dpi, the sensor sees "
+                     f"{expect_window[0]}x{expect_window[1]})"] += 1
+            continue
+        kp, problem = auth._touch(image, {})
+        if kp is None:
+            refusals[problem or "poor capture"] += 1
+            continue
+        windows[window] += 1
+        rows.append(np.array([auth._score(kp, t) for t in gallery.templates], dtype=np.float64))
+    sizes = sorted(windows)
+    if len(sizes) > 1 and any(smaller_than(a, b) or smaller_than(b, a) for a in sizes for b in sizes):
+        found = ", ".join(f"{n} at {h}x{w}" for (h, w), n in sorted(windows.items()))
+        raise ConfigError(f"{folder}: the strangers' touches have different sizes ({found} px at 500 dpi): a site "
+                          "calibration speaks for one touch size; capture every stranger on this site's sensor")
+    window = expect_window if expect_window is not None else (min(sizes) if sizes else None)
+    used = len(rows)
+    return SiteScores(np.zeros(0), np.zeros(0), np.concatenate(rows) if rows else np.zeros(0),
+                      len(set(gallery.users)), len(gallery.templates), used, sum(refusals.values()), window,
+                      dict(refusals), small_sensor=True)
 
 
 def claims() -> dict[str, float]:

@@ -12,23 +12,40 @@ from device.commands._authcli import JSON_OPTION, MODEL_OPTION
 
 
 def _summary(site: dict, scores, level: str, card_cal, seconds: float) -> list[str]:
+    import math
+
+    from device.calibration.bounds import CONFIDENCE
     from device.calibration.fields import LEVEL_KEYS
     from device.calibration.sitecal import users_needed
 
     cal = site["calibration"]["levels"]
-    lines = [f"with {scores.users} people enrolled ({scores.captures} stored captures: "
-             f"{scores.genuine.size:,} genuine and {scores.impostor.size:,} impostor pairs"
-             + (f", plus {scores.strangers.size:,} stranger pairs from {scores.strangers_used} images" if
-                scores.strangers_used else "") + f"), measured in {seconds:.1f} s:"]
+    if scores.small_sensor:  # strangers against placements templates: no genuine pairs, FNMR not measured here
+        h, w = scores.window
+        lines = [f"with {scores.users} people enrolled ({scores.captures} fingers' placements templates) and "
+                 f"{scores.strangers_used} stranger touches of {h}x{w} px at 500 dpi: "
+                 f"{scores.strangers.size:,} stranger pairs, measured in {seconds:.1f} s"]
+        if scores.strangers_rejected:
+            lines.append(f"  {scores.strangers_rejected} stranger images refused as touches, not scored: "
+                         + "; ".join(f"{n} x {why}" for why, n in sorted(scores.refusals.items())))
+        lines.append("  FNMR is not measured: the store keeps one template per finger, no separate touches")
+    else:
+        lines = [f"with {scores.users} people enrolled ({scores.captures} stored captures: "
+                 f"{scores.genuine.size:,} genuine and {scores.impostor.size:,} impostor pairs"
+                 + (f", plus {scores.strangers.size:,} stranger pairs from {scores.strangers_used} images" if
+                    scores.strangers_used else "") + f"), measured in {seconds:.1f} s:"]
     for lv, key in LEVEL_KEYS.items():
         r = cal[lv]
         own = (f"this site's pairs: {r['false_matches']} false matches of {r['impostor_pairs']:,}, bound "
-               f"{r['fmr_upper95']:.2g}, FNMR {100 * r['fnmr']:.1f} %")
+               f"{r['fmr_upper95']:.2g}" + ("" if scores.small_sensor else f", FNMR {100 * r['fnmr']:.1f} %"))
         if lv in site["card_supported"]:
             c = card_cal.levels[lv]
             verdict = f"supported at an FMR bound of {c.fmr_upper95:.2g} (card, {c.impostor_pairs:,} pairs)"
         elif r["supported"]:
             verdict = f"supported at an FMR bound of {r['fmr_upper95']:.2g} (this site)"
+        elif scores.small_sensor:
+            need = math.ceil(-math.log(1 - CONFIDENCE) / r["claim"])
+            verdict = (f"NOT supported by this site's pairs (needs at least {need:,} stranger pairs without a "
+                       "false match: more strangers or more enrolled fingers)")
         else:
             verdict = (f"NOT supported (this site's pairs alone need about {users_needed(r['claim'])} enrolled "
                        "users, or strangers)")
@@ -59,6 +76,11 @@ def command(app, strangers: Path | None, allow_looser: bool, replace: bool, plot
     tighten unless --allow-looser; the result goes to <state dir>/site_calibration.json with the same fields as
     a card, and the device decides at it from the next start. Needs at least 10 enrolled users.
 
+    Small-sensor mode (R503, matching.minutiae = "partial") needs --strangers: its store keeps one template per
+    finger, so the pairs are every stranger touch (captured on this sensor) against every enrolled finger. The
+    file records the strangers' touch size; a level their pairs support is supported for that size, even on a
+    sensor smaller than the small-sensor card's window.
+
     \b
     Example:
       biolock calibrate
@@ -67,15 +89,25 @@ def command(app, strangers: Path | None, allow_looser: bool, replace: bool, plot
     import dataclasses
 
     from device.calibration.site import load_site, save_site, site_path
-    from device.calibration.sitecal import build_site, score_site, site_thresholds
+    from device.calibration.sitecal import build_site, score_site, score_small_sensor_site, site_thresholds
     from device.errors import ConfigError
     from device.pipeline import Authenticator
+    from device.small_sensor import is_small_sensor, sensor_window, site_matcher, smaller_than
 
     cfg = app.config
+    small = is_small_sensor(cfg)
+    if small and strangers is None:
+        raise ConfigError("in small-sensor mode biolock calibrate needs --strangers FOLDER: the store keeps one "
+                          "stitched template per enrolled finger (no separate captures, no images), so this "
+                          "site's pairs can only be touches of people who are not enrolled, captured on this "
+                          "sensor, scored against every enrolled finger; nothing changed")
     cfg = dataclasses.replace(cfg, matching=dataclasses.replace(cfg.matching, allow_unsupported_level=True))
     t0 = time.perf_counter()
     with Authenticator.from_config(cfg, app.state_dir, card_path=model, check_security=False) as auth:
-        if auth.minutiae is not None:
+        if small:
+            matcher, card_t = site_matcher(auth.placements), dict(auth.small_card.thresholds)
+            card_cal = auth.small_card.calibration
+        elif auth.minutiae is not None:
             matcher, card_t = auth.matcher_name, dict(auth.minutiae.card.thresholds)
             card_cal = auth.minutiae.card.calibration
         else:
@@ -88,9 +120,22 @@ def command(app, strangers: Path | None, allow_looser: bool, replace: bool, plot
                                   "changed (pass --replace to calibrate this one from scratch)") from None
             existing = None
         in_force = {k: max(v, existing.thresholds[k]) if existing else v for k, v in card_t.items()}
-        scores = score_site(auth, strangers, progress=not no_progress and not as_json)
-        thresholds = site_thresholds(scores, in_force, allow_looser)
-        site = build_site(auth, scores, thresholds, card_t, card_cal, matcher)
+        progress = not no_progress and not as_json
+        build_cal = card_cal
+        if small:
+            scores = score_small_sensor_site(auth, strangers, sensor_window(cfg), progress)
+            if not scores.strangers_used:
+                raise ConfigError(f"{strangers}: none of the {scores.strangers_rejected} stranger images could be "
+                                  "scored as a touch (" + "; ".join(f"{n} x {why}" for why, n in
+                                                                      sorted(scores.refusals.items()))
+                                  + "); nothing changed")
+            card_window = auth.small_card.window
+            if card_window is not None and smaller_than(scores.window, card_window):
+                build_cal = None  # the card's claims do not cover touches this small: only the site's own count
+        else:
+            scores = score_site(auth, strangers, progress=progress)
+        thresholds = site_thresholds(scores, in_force, allow_looser, integer_scores=small)
+        site = build_site(auth, scores, thresholds, card_t, build_cal, matcher)
     seconds = time.perf_counter() - t0
     looser = [k for k in thresholds if thresholds[k] < in_force[k]]
     if looser and not allow_looser:  # site_thresholds never does this; kept as the last line of defence
@@ -101,7 +146,8 @@ def command(app, strangers: Path | None, allow_looser: bool, replace: bool, plot
         save_site(app.state_dir, site)
     lines = _summary(site, scores, cfg.matching.security, card_cal, seconds)
     if as_json:
-        click.echo(json.dumps({**site, "seconds": seconds, "written": None if dry_run else
+        extra = {"strangers_refusals": scores.refusals} if scores.small_sensor else {}
+        click.echo(json.dumps({**site, **extra, "seconds": seconds, "written": None if dry_run else
                                str(site_path(app.state_dir)), "plot": plot_note}, default=float))
         return
     click.echo("\n".join(lines))
@@ -119,6 +165,8 @@ def _plot(site: dict, scores, path: Path, asked: bool, dry_run: bool) -> str:
 
     imp = scores.impostor if not scores.strangers.size else __import__("numpy").concatenate(
         [scores.impostor, scores.strangers])
+    if scores.small_sensor:
+        return "no plot: a small-sensor site calibration has no genuine pairs (one template per finger)"
     if scores.genuine.size == 0 or imp.size == 0:
         return "no plot (no genuine or no impostor pairs)"
     marks = {lv: site["thresholds"][key] for lv, key in LEVEL_KEYS.items()}

@@ -53,8 +53,12 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
             if not fusion:
                 entry["minutiae"] = _minutiae_info(cfg, card)
                 from device.calibration.policy import status_entry  # issue 16: what decides, how strongly
+                from device.small_sensor import is_small_sensor
+                from device.small_sensor import status_entry as small_sensor_entry
 
-                entry["decision"] = status_entry(cfg, state_dir, card)
+                # small-sensor mode: the small-sensor card, with this state dir's site calibration applied
+                entry["decision"] = (small_sensor_entry(cfg, state_dir) if is_small_sensor(cfg)
+                                     else status_entry(cfg, state_dir, card))
                 if "problem" in entry["decision"]:
                     info["problems"].append(f"decision: {entry['decision']['problem']}")
             if info["model"] is None:
@@ -170,7 +174,11 @@ def command(app, model: Path | None, as_json: bool) -> None:
     small = bool(m and (m.get("decision") or {}).get("small_sensor"))
     if m and small:  # issue 18: the partial matcher decides alone; the model card is not loaded
         click.echo(f"model:      not used (small-sensor mode; {m['model_id']} is not loaded)")
-        click.echo(f"security:   {info['security']} -> threshold {m['decision']['threshold']:g} consistent matches")
+        if "threshold" in m["decision"]:
+            click.echo(f"security:   {info['security']} -> threshold {m['decision']['threshold']:g} consistent "
+                       "matches")
+        else:
+            click.echo(f"security:   {info['security']} -> refused at start (see the problem below)")
     elif m:
         click.echo(f"model:      {m['model_id']} ({m['quantization']}) from {m['card']}")
         click.echo(f"security:   {info['security']} -> threshold {m['threshold']:.3f}")
