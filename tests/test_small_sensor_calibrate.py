@@ -252,3 +252,24 @@ def test_touches_of_another_source_smaller_than_the_card_are_decided_only_for_th
         assert auth.verify("u0", touch(0, 0)).accepted
         small = auth.verify("u0", cv2.resize(touch(0, 0), (128, 128)))
         assert not small.accepted and "smaller than the 189x189 px window" in small.reason
+
+
+def test_strangers_of_an_image_source_set_the_window_and_must_share_one_size(tmp_path):
+    card, state = _card(tmp_path, "shipped5.json"), tmp_path / "state"  # checked on 189x189 windows
+    cfg = tmp_path / "partial.toml"
+    cfg.write_text(f'[enrol]\nplacements = {PLACEMENTS}\n[matching]\nminutiae = "partial"\n'
+                   f'minutiae_card = "{card}"\n')
+    _enrol(Config(enrol=EnrolConfig(placements=PLACEMENTS),
+                  matching=MatchingConfig(minutiae="partial", minutiae_card=card)), state)
+    folder = tmp_path / "small"
+    folder.mkdir()
+    for s in STRANGERS:  # a 6.5 mm sensor: the centre 128x128 of each touch (500 dpi)
+        cv2.imwrite(str(folder / f"s{s}.png"), touch(s, 0)[32:160, 32:160])
+    res = _calibrate(cfg, state, "--strangers", str(folder), "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output)
+    assert out["window"] == [128, 128] and out["card_supported"] == []  # the card says nothing about 128x128
+    assert out["calibration"]["levels"]["balanced"]["impostor_pairs"] == 3 * out["strangers"] > 0
+    cv2.imwrite(str(folder / "whole.png"), touch(30, 0))  # one 192x192 touch among them
+    mixed = _calibrate(cfg, state, "--strangers", str(folder))
+    assert mixed.exit_code == 2 and "have different sizes" in mixed.output and "at 128x128" in mixed.output
