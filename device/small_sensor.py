@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from device.calibration.fields import LEVEL_KEYS, Calibration, parse_calibration
-from device.calibration.policy import DecisionInfo, _why_unsupported, decision_info
+from device.calibration.policy import DecisionInfo, decision_info, why_unsupported
 from device.calibration.site import SiteCalibration, SiteCalibrationError, load_site
 from device.config import Config, EnrolConfig
 from device.errors import ConfigError
@@ -276,7 +276,7 @@ def resolve_decision(config: Config, card: SmallSensorCard | None = None,
     if small and (site is None or not site.calibration.supported(level)):
         why = ("no site calibration measured it" if site is None else
                f"the site calibration {site.path} does not support '{level}' "
-               f"({_why_unsupported(site.calibration.levels[level])})")
+               f"({why_unsupported(site.calibration.levels[level])})")
         if not config.matching.allow_unsupported_level:
             raise ConfigError(f"{what}: its FMR claims do not cover this sensor and {why}; measure this sensor "
                               "with biolock calibrate --strangers FOLDER (touches of people not enrolled, captured "

@@ -88,14 +88,14 @@ def decision_info(matcher: str, card_path: str, calibration: Any, level: str, th
         best = (f"the strongest level it supports is {strongest!r}: set matching.security = {strongest!r}"
                 if strongest else f"it supports no level: {more} ({recalibrate})")
         raise ConfigError(
-            f"security level {level!r} is not supported by {card_path}: {_why_unsupported(lv)}; {best}, or set "
+            f"security level {level!r} is not supported by {card_path}: {why_unsupported(lv)}; {best}, or set "
             "matching.allow_unsupported_level = true to run anyway (logged on every start)")
     if not lv.supported:
         log.warning("%s", info.summary())
     return info
 
 
-def _why_unsupported(lv: Any) -> str:
+def why_unsupported(lv: Any) -> str:
     """The measurement that withdrew a level's promise: a held-out sensor that breaks it, or too few impostors."""
     refuted = lv.refuted_by()
     if refuted:
@@ -186,13 +186,12 @@ def status_entry(config: Any, state_dir: Any, card: Any) -> dict[str, Any]:
     """What ``biolock status`` shows about the decision: never raises, a problem is reported as ``problem``."""
     from device.errors import BiolockError
     from device.minutiae.setup import resolve
-    from device.small_sensor import describe as describe_small_sensor
     from device.small_sensor import is_small_sensor
+    from device.small_sensor import status_entry as small_sensor_entry
 
+    if is_small_sensor(config):  # issue 18: the small-sensor card (and this site's file) decides; no model is used
+        return small_sensor_entry(config, state_dir)
     try:
-        if is_small_sensor(config):  # issue 18: the small-sensor card decides; no embedding model is used
-            info = describe_small_sensor(config)
-            return {**info.as_dict(), "summary": info.summary(), "small_sensor": True}
         check, _ = resolve(config, card.path, card.model_id)
         info = describe(config, state_dir, card, check)
     except BiolockError as exc:

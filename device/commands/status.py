@@ -53,12 +53,8 @@ def gather(app: Any, model: Path | None) -> dict[str, Any]:
             if not fusion:
                 entry["minutiae"] = _minutiae_info(cfg, card)
                 from device.calibration.policy import status_entry  # issue 16: what decides, how strongly
-                from device.small_sensor import is_small_sensor
-                from device.small_sensor import status_entry as small_sensor_entry
 
-                # small-sensor mode: the small-sensor card, with this state dir's site calibration applied
-                entry["decision"] = (small_sensor_entry(cfg, state_dir) if is_small_sensor(cfg)
-                                     else status_entry(cfg, state_dir, card))
+                entry["decision"] = status_entry(cfg, state_dir, card)  # small-sensor mode: its card and site file
                 if "problem" in entry["decision"]:
                     info["problems"].append(f"decision: {entry['decision']['problem']}")
             if info["model"] is None:
