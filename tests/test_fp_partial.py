@@ -98,3 +98,41 @@ def test_real_polyu_prints_and_their_windows(shared_data):
         w = crop_image(g, (128, 128))
         assert w.shape == (128, 128) and np.array_equal(w, crop_image(g.copy(), (128, 128)))
         assert foreground_mask(w).mean() > 0.5
+
+
+def _moved(kp, degrees: float, shift: tuple[float, float]):
+    """``kp`` turned by ``degrees`` about the origin and shifted: positions and keypoint angles alike."""
+    from device.fingerprint.partial_match import Keypoints
+
+    t = np.radians(degrees)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    return Keypoints((kp.xy @ rot.T + shift).astype(np.float32), np.mod(kp.angle + degrees, 360).astype(np.float32),
+                     kp.desc)
+
+
+def test_the_motion_most_matches_agree_on_wins_and_keypoints_must_turn_with_it():
+    from device.fingerprint.partial_match import DESC_BYTES, Keypoints, match_motion
+
+    rng = np.random.default_rng(5)
+    n = 60
+    a = Keypoints(rng.uniform(20, 170, (n, 2)).astype(np.float32), rng.uniform(0, 360, n).astype(np.float32),
+                  rng.integers(0, 256, (n, DESC_BYTES), dtype=np.uint8))
+    b = _moved(a, 25.0, (30.0, -12.0))
+    count, motion = match_motion(a, b)
+    assert count == n
+    assert np.degrees(np.arctan2(motion[1, 0], motion[0, 0])) == pytest.approx(25.0, abs=0.5)
+    assert motion[:, 2] == pytest.approx([30.0, -12.0], abs=0.5)
+    assert match_motion(a, b)[0] == count  # no sampling: the same pair always scores the same
+
+    # half the keypoints keep their place but their angles no longer turn with the motion: not counted
+    odd = b.angle.copy()
+    odd[::2] = np.mod(odd[::2] + 90.0, 360)
+    assert match_motion(a, Keypoints(b.xy, odd, b.desc))[0] == n // 2
+
+    # a third of the matches moved by another motion: the larger group decides, the smaller one is not counted
+    c = _moved(a, -40.0, (5.0, 60.0))
+    mixed = Keypoints(np.where(np.arange(n)[:, None] < n // 3, c.xy, b.xy),
+                      np.where(np.arange(n) < n // 3, c.angle, b.angle).astype(np.float32), b.desc)
+    count, motion = match_motion(a, mixed)
+    assert count == n - n // 3
+    assert np.degrees(np.arctan2(motion[1, 0], motion[0, 0])) == pytest.approx(25.0, abs=0.5)

@@ -8,7 +8,8 @@ beat SIFT (DoG finds few extrema on a Gabor-smoothed image), SIFT at FAST corner
 rotation, and ORB on the raw capture; it is in opencv-python-headless and compares by Hamming distance (fast).
 Why geometric verification: ridge patches repeat, so single descriptor matches are weak; genuine pairs share many
 matches that agree on one rotation + translation (scale near 1: one sensor, one dpi), impostors few. The score is
-the number of such matches (RANSAC inliers of a similarity transform), as in libfprint's SIGFM.
+the number of such matches (as in libfprint's SIGFM), found by letting every match propose a motion and keeping
+the one most matches, positions and keypoint angles alike, agree with (``match_motion``).
 
 Template (``encode``/``decode``): magic, version, count, descriptor bytes, then per keypoint x, y (uint16, 1/4
 pixel), angle (uint8) and the first ``DESC_BYTES`` bytes of the ORB descriptor (ORB's bits are ordered by how
@@ -32,8 +33,11 @@ VERSION = 1
 N_KEYPOINTS = 400  # strongest FAST corners kept per capture (fewer lose genuine matches: docs/partial-prints.md)
 DESC_BYTES = 16  # of ORB's 32: EER 18.5 % vs 17.7 % on PolyU 128x128, half the template
 MAX_HAMMING = 40  # bits (of 128): a descriptor match farther than this is noise
-RANSAC_PX = 6.0  # px at 500 dpi: about 2/3 of a ridge period
-RANSAC_ITERS = 3000  # PolyU whole: EER 1.09 % vs 1.46 % with 1,000 (fewer missed genuine motions), +0.5 ms
+RANSAC_PX = 6.0  # px at 500 dpi: about 2/3 of a ridge period (a match this close to the motion is consistent)
+VOTE_PX = 2 * RANSAC_PX  # a one-match proposal's turn comes from ORB angles (a few degrees off): looser at first
+VOTE_TURN = 20.0  # degrees: matches whose keypoint turn agrees with a proposal's
+FIT_TURN = 15.0  # degrees: a consistent match's keypoints turn with the fitted motion
+REFITS = 2  # similarity fits to the supporters, each followed by a recount
 SCALE_RANGE = (0.85, 1.18)  # one sensor, one dpi: a fitted scale outside this is a chance alignment
 MIN_KEYPOINTS = 12  # fewer corners than this: the touch shows too little ridge structure to decide
 _HEAD = struct.Struct("<4sBHB")  # magic, version, count, descriptor bytes
@@ -84,23 +88,67 @@ def match_count(a: Keypoints, b: Keypoints) -> int:
 
 
 def match_motion(a: Keypoints, b: Keypoints) -> tuple[int, np.ndarray | None]:
-    """(consistent matches, 2x3 motion taking ``a``'s pixels to ``b``'s) or (0, None) when none is found."""
+    """(consistent matches, 2x3 motion taking ``a``'s pixels to ``b``'s) or (0, None) when none is found.
+
+    Every descriptor match proposes one motion of its own (the turn between its two keypoints' angles and the
+    shift that then lays one keypoint on the other); the proposal most other matches agree with (position within
+    ``VOTE_PX``, turn within ``VOTE_TURN``) wins, a similarity fitted to its supporters is refined ``REFITS``
+    times, and the score counts the matches within ``RANSAC_PX`` of the fitted motion whose keypoints also turn
+    with it (``FIT_TURN``). Why not RANSAC of point pairs alone: trying every proposal finds a genuine motion
+    RANSAC's sampling misses, and requiring keypoint angles to agree removes chance alignments of impostors on
+    parallel ridges (measured against RANSAC, docs/partial-prints.md); the result does not depend on sampling.
+    """
     if len(a) < 3 or len(b) < 3:
         return 0, None
+    ia, ib = _descriptor_matches(a, b)
+    if ia.size < 3:
+        return 0, None
+    pa, pb = a.xy[ia].astype(np.float64), b.xy[ib].astype(np.float64)
+    turn = np.radians(b.angle[ib].astype(np.float64) - a.angle[ia])
+    chosen = _best_proposal(pa, pb, turn)
+    motion = None
+    for _ in range(REFITS):
+        if chosen.sum() < 3:
+            return 0, None
+        motion, _ = cv2.estimateAffinePartial2D(pa[chosen], pb[chosen], method=cv2.LMEDS)
+        if motion is None:
+            return 0, None
+        chosen = _consistent(motion, pa, pb, turn)
+    scale = float(np.hypot(motion[0, 0], motion[1, 0]))
+    if chosen.sum() < 3 or not SCALE_RANGE[0] < scale < SCALE_RANGE[1]:
+        return 0, None
+    return int(chosen.sum()), motion
+
+
+def _descriptor_matches(a: Keypoints, b: Keypoints) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of cross-checked descriptor matches within ``MAX_HAMMING`` bits."""
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(a.desc, b.desc)
     ia = np.array([m.queryIdx for m in pairs if m.distance < MAX_HAMMING], np.int64)
     ib = np.array([m.trainIdx for m in pairs if m.distance < MAX_HAMMING], np.int64)
-    if ia.size < 3:
-        return 0, None
-    motion, inliers = cv2.estimateAffinePartial2D(a.xy[ia], b.xy[ib], method=cv2.RANSAC,
-                                                  ransacReprojThreshold=RANSAC_PX, maxIters=RANSAC_ITERS,
-                                                  confidence=0.999)
-    if motion is None:
-        return 0, None
-    scale = float(np.hypot(motion[0, 0], motion[1, 0]))
-    if not SCALE_RANGE[0] < scale < SCALE_RANGE[1]:
-        return 0, None
-    return int(inliers.sum()), motion
+    return ia, ib
+
+
+def _turn_gap(radians: np.ndarray) -> np.ndarray:
+    """Absolute angle difference in degrees, wrapped to 0-180."""
+    return np.abs(np.mod(np.degrees(radians) + 180.0, 360.0) - 180.0)
+
+
+def _best_proposal(pa: np.ndarray, pb: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    """Supporters (boolean per match) of the one-match motion most matches agree with (the first such)."""
+    c, s = np.cos(turn), np.sin(turn)
+    shift = pb - np.stack([c * pa[:, 0] - s * pa[:, 1], s * pa[:, 0] + c * pa[:, 1]], 1)
+    x = c[:, None] * pa[None, :, 0] - s[:, None] * pa[None, :, 1] + shift[:, :1]  # row: proposal, column: match
+    y = s[:, None] * pa[None, :, 0] + c[:, None] * pa[None, :, 1] + shift[:, 1:]
+    near = (x - pb[None, :, 0]) ** 2 + (y - pb[None, :, 1]) ** 2 <= VOTE_PX ** 2
+    agree = near & (_turn_gap(turn[None, :] - turn[:, None]) <= VOTE_TURN)
+    return agree[int(np.argmax(agree.sum(1)))]
+
+
+def _consistent(motion: np.ndarray, pa: np.ndarray, pb: np.ndarray, turn: np.ndarray) -> np.ndarray:
+    """Matches the 2x3 ``motion`` lays within ``RANSAC_PX`` whose keypoints turn with it (``FIT_TURN``)."""
+    moved = pa @ motion[:, :2].T + motion[:, 2]
+    rotation = np.arctan2(motion[1, 0], motion[0, 0])
+    return (((moved - pb) ** 2).sum(1) <= RANSAC_PX ** 2) & (_turn_gap(turn - rotation) <= FIT_TURN)
 
 
 def encode(kp: Keypoints) -> bytes:

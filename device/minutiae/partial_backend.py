@@ -26,7 +26,7 @@ from device.fingerprint.partial_match import (
 from device.minutiae.base import MinutiaeError
 
 KIND = "partial"
-SCORE_VERSION = 1  # bump when a change moves the scores (cards fitted on old scores must be refitted)
+SCORE_VERSION = 2  # bump when a change moves the scores (cards fitted on old scores must be refitted); 2: voting
 TEMPLATE_ID = f"biolock-partial-orb{DESC_BYTES * 8}/t{VERSION}s{SCORE_VERSION}"
 CACHE = 4096  # decoded templates kept in memory (about 9 KB each)
 
