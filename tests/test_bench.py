@@ -25,6 +25,10 @@ def test_bench_json_has_every_stage_and_the_process_numbers(fixture_models, tmp_
     report = json.loads(result.output[result.output.index("{"):])
     assert STAGES <= set(report["stages"])
     assert {"fp_extract", "fp_compare", "fp_extract_compare", "fp_identify_1000x5_cold"} <= set(report["stages"])
+    # issue 18: the small-sensor path, on 192x192 touches: all placements stitched within the 16 KB budget
+    assert {"partial_extract", "partial_compare", "partial_verify_16kb", "partial_identify_20"} <= set(report["stages"])
+    assert report["partial"]["placements"] == 10 and 10_000 < report["partial"]["template_bytes"] <= 16 * 1024
+    assert report["partial"]["genuine_score"] >= 14  # the bench's own finger: above the card's balanced threshold
     for name, s in report["stages"].items():
         assert s["n"] >= 1 and 0 < s["median_ms"] <= s["p95_ms"] * 1.0001, name
     assert report["verify_accepted"] is True
@@ -89,3 +93,14 @@ def test_bench_times_the_decision_the_shipped_models_make(tmp_path):
             assert stages[row]["n"] >= 1 and 0 < stages[row]["median_ms"] <= stages[row]["p95_ms"] * 1.0001, row
         # the whole decision costs at least its embedding and its second matcher's extraction
         assert stages["decision_to_decision_1t"]["median_ms"] >= stages["decision.minutiae"]["median_ms"]
+
+
+def test_the_small_sensor_rows_say_why_they_are_missing_when_no_touch_enrols():
+    import numpy as np
+
+    from device.commands.bench import timed
+    from device.fingerprint.partial_timing import partial_stages
+
+    blank = lambda finger, impression: np.full((192, 192), 128, np.uint8)  # noqa: E731 - a sensor seeing nothing
+    stages, facts = partial_stages(blank, timed, 1)
+    assert stages == {} and "could be enrolled" in facts["error"]

@@ -20,7 +20,9 @@ import click
 
 TARGETS = {"verify_to_decision": 10.0, "identify_10000": 5.0, "rss_mb": 120.0, "startup_s": 1.5,
            "vein_lines_extract_compare": 20.0,
-           "fp_compare": 0.3, "fp_extract_compare": 15.0, "fp_identify_1000x5_cold": 100.0}  # issue 15 targets
+           "fp_compare": 0.3, "fp_extract_compare": 15.0, "fp_identify_1000x5_cold": 100.0,  # issue 15 targets
+           "partial_compare": 5.0, "partial_verify_16kb": 5.0}  # issue 18: per comparison, small sensors
+PARTIAL_TEMPLATE_TARGET = 16 * 1024  # issue 18: all placements of one finger
 
 _STARTUP = """
 import json, resource, sys, time
@@ -93,6 +95,17 @@ def _print_renderer() -> Callable[[int, int], Any]:
     return lambda finger, impression: render_impression(identity_seed(5, finger, "fingerprint"), impression, "r307")
 
 
+def _touch_renderer() -> Callable[[int, int], Any]:
+    """192x192 touches (an R503's) from the generator's capacitive profile when the training package is here."""
+    try:
+        from training.synth.dataset import identity_seed
+        from training.synth.fingerprint import render_impression
+    except ImportError:
+        return lambda finger, impression: synthetic_finger(finger + 1, impression, (192, 192))
+    return lambda finger, impression: render_impression(identity_seed(5, finger, "fingerprint"), impression,
+                                                        "capacitive192")
+
+
 def run_bench(card_path: Path, float_card: Path | None, repeat: int, sizes: list[int], image: Any,
               startup: bool = True, config: Any = None) -> dict[str, Any]:
     """Every stage's timings; with ``config``, also the verify decision that configuration makes (issue 16)."""
@@ -140,8 +153,14 @@ def run_bench(card_path: Path, float_card: Path | None, repeat: int, sizes: list
         from device.fingerprint.timing import matcher_stages
 
         stages.update(matcher_stages(_print_renderer(), timed, max(5, repeat // 4), d))
+        from device.fingerprint.partial_timing import partial_stages  # small sensors (issue 18)
+
+        partial_rows, result_partial = partial_stages(_touch_renderer(), timed, max(5, repeat // 4))
+        stages.update(partial_rows)
     result: dict[str, Any] = {"model": card.model_id, "model_bytes": card.model_path.stat().st_size,
                               "embedding_size": d, "stages": stages}
+    if card.modality == "fingerprint":
+        result["partial"] = result_partial
     with tempfile.TemporaryDirectory(prefix="biolock-bench-") as tmp:
         state = Path(tmp)
         init_key(state)
@@ -208,6 +227,14 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append(f"{name:<26}{s['median_ms']:>11.3f}{s['p95_ms']:>10.3f}{cpu_txt:>9}{s['n']:>7}  {mark}")
     lines.append("-" * 71)
     lines.append(f"template size (sealed): {r.get('template_bytes', 'n/a')} bytes")
+    part = r.get("partial")
+    if part and "error" in part:
+        lines.append(f"partial_* rows missing: {part['error']}")
+    elif part:
+        ok = "ok" if part["template_bytes"] <= PARTIAL_TEMPLATE_TARGET else "MISSED"
+        lines.append(f"partial_* rows (small-sensor mode): 192x192 synthetic touches, {part['placements']} "
+                     f"placements stitched into {part['template_bytes']:,} bytes (<= {PARTIAL_TEMPLATE_TARGET:,} "
+                     f"{ok}); identify against {part['fingers']} enrolled fingers")
     dec = r.get("decision")
     if dec and "error" in dec:
         lines.append(f"decision rows missing: {dec['error']}")
