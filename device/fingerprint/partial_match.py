@@ -33,8 +33,8 @@ VERSION = 1
 N_KEYPOINTS = 400  # strongest FAST corners kept per capture (fewer lose genuine matches: docs/partial-prints.md)
 DESC_BYTES = 16  # of ORB's 32: EER 18.5 % vs 17.7 % on PolyU 128x128, half the template
 MAX_HAMMING = 40  # bits (of 128): a descriptor match farther than this is noise
-RANSAC_PX = 6.0  # px at 500 dpi: about 2/3 of a ridge period (a match this close to the motion is consistent)
-VOTE_PX = 2 * RANSAC_PX  # a one-match proposal's turn comes from ORB angles (a few degrees off): looser at first
+MATCH_PX = 6.0  # px at 500 dpi, about 2/3 of a ridge period: a match this close to the motion is consistent
+VOTE_PX = 2 * MATCH_PX  # a one-match proposal's turn comes from ORB angles (a few degrees off): looser at first
 VOTE_TURN = 20.0  # degrees: matches whose keypoint turn agrees with a proposal's
 FIT_TURN = 15.0  # degrees: a consistent match's keypoints turn with the fitted motion
 REFITS = 2  # similarity fits to the supporters, each followed by a recount
@@ -93,10 +93,11 @@ def match_motion(a: Keypoints, b: Keypoints) -> tuple[int, np.ndarray | None]:
     Every descriptor match proposes one motion of its own (the turn between its two keypoints' angles and the
     shift that then lays one keypoint on the other); the proposal most other matches agree with (position within
     ``VOTE_PX``, turn within ``VOTE_TURN``) wins, a similarity fitted to its supporters is refined ``REFITS``
-    times, and the score counts the matches within ``RANSAC_PX`` of the fitted motion whose keypoints also turn
+    times, and the score counts the matches within ``MATCH_PX`` of the fitted motion whose keypoints also turn
     with it (``FIT_TURN``). Why not RANSAC of point pairs alone: trying every proposal finds a genuine motion
     RANSAC's sampling misses, and requiring keypoint angles to agree removes chance alignments of impostors on
-    parallel ridges (measured against RANSAC, docs/partial-prints.md); the result does not depend on sampling.
+    parallel ridges (measured against RANSAC, docs/partial-prints.md). The fit (OpenCV's least median of squares)
+    seeds its own sampling, so a pair always scores the same.
     """
     if len(a) < 3 or len(b) < 3:
         return 0, None
@@ -145,10 +146,10 @@ def _best_proposal(pa: np.ndarray, pb: np.ndarray, turn: np.ndarray) -> np.ndarr
 
 
 def _consistent(motion: np.ndarray, pa: np.ndarray, pb: np.ndarray, turn: np.ndarray) -> np.ndarray:
-    """Matches the 2x3 ``motion`` lays within ``RANSAC_PX`` whose keypoints turn with it (``FIT_TURN``)."""
+    """Matches the 2x3 ``motion`` lays within ``MATCH_PX`` whose keypoints turn with it (``FIT_TURN``)."""
     moved = pa @ motion[:, :2].T + motion[:, 2]
     rotation = np.arctan2(motion[1, 0], motion[0, 0])
-    return (((moved - pb) ** 2).sum(1) <= RANSAC_PX ** 2) & (_turn_gap(turn - rotation) <= FIT_TURN)
+    return (((moved - pb) ** 2).sum(1) <= MATCH_PX ** 2) & (_turn_gap(turn - rotation) <= FIT_TURN)
 
 
 def encode(kp: Keypoints) -> bytes:
