@@ -97,6 +97,17 @@ def test_embedding_decision_on_the_shipped_model(tmp_path):
     assert "balanced" in res.output and "95 % bound" in res.output
 
 
+def test_the_device_decision_in_small_sensor_mode_is_the_partial_matcher_without_per_touch_levels(tmp_path):
+    data = _write_set(tmp_path / "d", 3, 3)
+    cfg = tmp_path / "biolock.toml"
+    cfg.write_text('[matching]\nminutiae = "partial"\n')
+    res = CliRunner().invoke(main, ["--config", str(cfg), "eval", str(data), "--protocol", "all", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert "small sensor" in res.output and "biolock-partial-orb" in res.output
+    assert "fingerprint-mobile@" not in res.output  # the embedding is not what decides in small-sensor mode
+    assert "genuine 9 / impostor 27 pairs" in res.output and "95 % bound" not in res.output  # no levels scored
+
+
 def test_plots_are_written_or_the_error_says_how_to_get_matplotlib(tmp_path, monkeypatch):
     monkeypatch.setitem(DECISIONS, "meangrey", "eval_decision_fixture:meangrey_decision")
     data = _write_set(tmp_path / "d", 3, 3)

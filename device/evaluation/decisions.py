@@ -189,6 +189,18 @@ class MinutiaeAlone:
         pass
 
 
+class SmallSensorPairs(MinutiaeAlone):
+    """Small-sensor mode's matcher on pairs of images, one touch against one. Why no thresholds: the device
+    decides a touch against a finger's stitched placements, whose scores (and the small-sensor card's thresholds)
+    are another distribution; applying them to single pairs would report FMRs the device never has. The
+    per-touch protocol is ``training/partial_enrol_sim.py``."""
+
+    def __init__(self, options: DecisionOptions) -> None:
+        super().__init__("partial", DecisionOptions(options.modality, extra=options.extra))
+        self.name = "device (small sensor: partial, one image against one; per-touch levels not scored)"
+        self.thresholds, self._normalizer, self.card_path = None, None, None
+
+
 def _card_candidates(options: DecisionOptions) -> list[Path]:
     if options.card is not None:
         return [Path(options.card)]
@@ -278,14 +290,18 @@ def fused_decision(options: DecisionOptions) -> FusedDecision:
 
 
 def device_decision(options: DecisionOptions) -> Decision:
-    """What the configured device decides with: fused when its minutiae setup resolves, else the embedding."""
+    """What the configured device decides with: fused when its minutiae setup resolves, else the embedding; in
+    small-sensor mode the partial-print matcher (issue 18)."""
     from device.config import Config
+    from device.small_sensor import is_small_sensor
 
     config = options.config or Config()
     if config.device.modality != options.modality:
         import dataclasses
 
         config = dataclasses.replace(config, device=dataclasses.replace(config.device, modality=options.modality))
+    if is_small_sensor(config):
+        return SmallSensorPairs(options)
     from device.minutiae.setup import resolve
 
     card = _card(options)
