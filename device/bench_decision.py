@@ -55,10 +55,14 @@ def decision_rows(config: Any, card_path: Path, image: np.ndarray, repeat: int,
     from device.errors import BiolockError
     from device.inference import load_card
     from device.pipeline import Authenticator
+    from device.small_sensor import is_small_sensor
     from device.store import init_key
 
     card = load_card(card_path)
     cfg = bench_config(config, card.modality)
+    if is_small_sensor(cfg):  # a touch against a finger's stitched placements: what the partial_* rows time
+        return {}, {"error": "small-sensor mode decides a touch against a finger's stitched placements: see the "
+                             "partial_* rows"}
     need = cfg.enrol.captures
     shots = captures_of(image, need + 1)
     rows: dict[str, dict[str, Any]] = {}

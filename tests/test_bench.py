@@ -104,3 +104,13 @@ def test_the_small_sensor_rows_say_why_they_are_missing_when_no_touch_enrols():
     blank = lambda finger, impression: np.full((192, 192), 128, np.uint8)  # noqa: E731 - a sensor seeing nothing
     stages, facts = partial_stages(blank, timed, 1)
     assert stages == {} and "could be enrolled" in facts["error"]
+
+
+def test_in_small_sensor_mode_the_decision_rows_point_to_the_partial_rows(tmp_path):
+    cfg = tmp_path / "biolock.toml"
+    cfg.write_text('[matching]\nminutiae = "partial"\n')
+    result = CliRunner().invoke(main, ["--config", str(cfg), "bench", "--repeat", "2", "--sizes", "100",
+                                       "--no-startup"])
+    assert result.exit_code == 0, result.output
+    assert "decision rows missing: small-sensor mode" in result.output and "partial_verify_16kb" in result.output
+    assert "decision_verify_1t" not in result.output
