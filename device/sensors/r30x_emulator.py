@@ -324,18 +324,21 @@ class R30xEmulator:
         elif fault == "finger_lifted":
             chunks = chunks[: len(chunks) // 2]
         bad = len(chunks) // 3 if fault == "bad_checksum_data" else -1
+        if fault is None or fault == "finger_lifted":
+            # the user lifts the finger once the module has its image (or too early). Recorded before the bytes
+            # go out: a host that has read the whole upload must already see the lift and the upload counted
+            # (updating after the last write raced with the host's next step)
+            self.uploads += fault is None
+            with self._lock:
+                if self._fingers:
+                    self._fingers.popleft()
+                self._clear_polls = 1
         for i, chunk in enumerate(chunks):
             last = i == len(chunks) - 1 and fault != "finger_lifted"
             packet = rp.build_packet(rp.PID_END if last else rp.PID_DATA, chunk, self.address)
             if i == bad:
                 packet = packet[:-1] + bytes([packet[-1] ^ 0xFF])
             self._write(packet)
-        if fault is None or fault == "finger_lifted":
-            self.uploads += fault is None
-            with self._lock:  # the user lifts the finger once the module has its image (or too early)
-                if self._fingers:
-                    self._fingers.popleft()
-                self._clear_polls = 1
 
     def _set_sys_para(self, param: int, value: int) -> None:
         if param == rp.PARAM_BAUD and 1 <= value <= 12:
