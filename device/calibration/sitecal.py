@@ -16,7 +16,6 @@ window (px at 500 dpi) the strangers were captured at: the touch size that measu
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -40,9 +39,14 @@ class TooFewUsersError(ConfigError):
     """Not enough enrolled users to measure impostors on."""
 
 
+def pairs_needed(claim: float) -> int:
+    """Impostor pairs that, with zero false matches, show ``claim`` at the 95 % bound."""
+    return math.ceil(-math.log(1 - CONFIDENCE) / claim)
+
+
 def users_needed(claim: float, captures: int = 5) -> int:
     """Enrolled users (``captures`` each) whose cross-user pairs alone could show ``claim`` (zero false matches)."""
-    need = math.ceil(-math.log(1 - CONFIDENCE) / claim)
+    need = pairs_needed(claim)
     u = 2
     while (u * captures) * (u * captures - captures) // 2 < need:
         u += 1
@@ -219,7 +223,8 @@ def score_small_sensor_site(auth: Any, folder: Path, expect_window: tuple[int, i
     from tqdm import tqdm
 
     from device.imageio import read_image
-    from device.small_sensor import MODEL_ID, PARTIAL_MODALITY, smaller_than
+    from device.pipeline import repeated_capture
+    from device.small_sensor import MODEL_ID, PARTIAL_MODALITY, same_window
 
     gallery = auth.store.byte_templates(PARTIAL_MODALITY, MODEL_ID)
     if not gallery.templates:
@@ -227,18 +232,16 @@ def score_small_sensor_site(auth: Any, folder: Path, expect_window: tuple[int, i
                           "first (biolock enroll NAME), then calibrate against them")
     paths = _image_paths(folder)
     refusals: Counter[str] = Counter()
-    seen: set[bytes] = set()
+    seen: dict[bytes, int] = {}
     rows: list[np.ndarray] = []
     windows: Counter[tuple[int, int]] = Counter()
-    for p in tqdm(paths, desc="strangers", disable=not progress or None, leave=False):
+    for i, p in enumerate(tqdm(paths, desc="strangers", disable=not progress or None, leave=False)):
         image = read_image(p)
         window = auth._window(image)
-        digest = hashlib.sha256(repr(np.asarray(image).shape).encode() + np.asarray(image).tobytes()).digest()
-        if digest in seen:
+        if repeated_capture(seen, np.asarray(image), i) is not None:
             refusals["the same image twice"] += 1
             continue
-        seen.add(digest)
-        if expect_window is not None and (smaller_than(window, expect_window) or smaller_than(expect_window, window)):
+        if expect_window is not None and not same_window(window, expect_window):
             refusals[f"not this sensor's size ({window[0]}x{window[1]} px at 500 dpi, the sensor sees "
                      f"{expect_window[0]}x{expect_window[1]})"] += 1
             continue
@@ -249,7 +252,7 @@ def score_small_sensor_site(auth: Any, folder: Path, expect_window: tuple[int, i
         windows[window] += 1
         rows.append(np.array([auth._score(kp, t) for t in gallery.templates], dtype=np.float64))
     sizes = sorted(windows)
-    if len(sizes) > 1 and any(smaller_than(a, b) or smaller_than(b, a) for a in sizes for b in sizes):
+    if any(not same_window(a, b) for a in sizes for b in sizes):
         found = ", ".join(f"{n} at {h}x{w}" for (h, w), n in sorted(windows.items()))
         raise ConfigError(f"{folder}: the strangers' touches have different sizes ({found} px at 500 dpi): a site "
                           "calibration speaks for one touch size; capture every stranger on this site's sensor")

@@ -149,18 +149,19 @@ def run_bench(card_path: Path, float_card: Path | None, repeat: int, sizes: list
         g, users = _gallery(n, d)
         stages[f"identify_{n}"] = timed(lambda g=g, users=users: identify(probe, g, users, top=1),
                                         max(5, repeat // 4) if n >= 100_000 else repeat)
+    partial: dict[str, Any] | None = None  # small-sensor facts (fingerprint cards only)
     if card.modality == "fingerprint":  # biolock's own minutiae matcher: what decides fingerprints (issue 15)
         from device.fingerprint.timing import matcher_stages
 
         stages.update(matcher_stages(_print_renderer(), timed, max(5, repeat // 4), d))
         from device.fingerprint.partial_timing import partial_stages  # small sensors (issue 18)
 
-        partial_rows, result_partial = partial_stages(_touch_renderer(), timed, max(5, repeat // 4))
+        partial_rows, partial = partial_stages(_touch_renderer(), timed, max(5, repeat // 4))
         stages.update(partial_rows)
     result: dict[str, Any] = {"model": card.model_id, "model_bytes": card.model_path.stat().st_size,
                               "embedding_size": d, "stages": stages}
-    if card.modality == "fingerprint":
-        result["partial"] = result_partial
+    if partial is not None:
+        result["partial"] = partial
     with tempfile.TemporaryDirectory(prefix="biolock-bench-") as tmp:
         state = Path(tmp)
         init_key(state)

@@ -12,11 +12,8 @@ from device.commands._authcli import JSON_OPTION, MODEL_OPTION
 
 
 def _summary(site: dict, scores, level: str, card_cal, seconds: float) -> list[str]:
-    import math
-
-    from device.calibration.bounds import CONFIDENCE
     from device.calibration.fields import LEVEL_KEYS
-    from device.calibration.sitecal import users_needed
+    from device.calibration.sitecal import pairs_needed, users_needed
 
     cal = site["calibration"]["levels"]
     if scores.small_sensor:  # strangers against placements templates: no genuine pairs, FNMR not measured here
@@ -43,9 +40,8 @@ def _summary(site: dict, scores, level: str, card_cal, seconds: float) -> list[s
         elif r["supported"]:
             verdict = f"supported at an FMR bound of {r['fmr_upper95']:.2g} (this site)"
         elif scores.small_sensor:
-            need = math.ceil(-math.log(1 - CONFIDENCE) / r["claim"])
-            verdict = (f"NOT supported by this site's pairs (needs at least {need:,} stranger pairs without a "
-                       "false match: more strangers or more enrolled fingers)")
+            verdict = (f"NOT supported by this site's pairs (needs at least {pairs_needed(r['claim']):,} stranger "
+                       "pairs without a false match: more strangers or more enrolled fingers)")
         else:
             verdict = (f"NOT supported (this site's pairs alone need about {users_needed(r['claim'])} enrolled "
                        "users, or strangers)")
